@@ -1,0 +1,141 @@
+"""Conv2D: 2-D cross-correlation with groups, by im2col and matrix products.
+
+    y[n, o, p, q] = b[o] + sum_{c in group(o)} sum_{i,j} W[o, c, i, j] * xpad[n, c, s*p + i, s*q + j]
+
+Shapes: x (N, C, H, W); W (O, C/G, k, k); b (O,); y (N, O, OH, OW) with
+OH = (H + 2*pad - k) // s + 1 (likewise OW).
+
+im2col lays the input patches out as a matrix ``cols`` of shape
+(G, C/G*k*k, N*OH*OW) so the whole layer is G matrix products, done as one
+batched ``matmul``: y_g = W_g @ cols_g. Groups are the paper's two-GPU split:
+conv2, conv4 and conv5 only see the maps of their own GPU (groups=2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import array_module
+from .base import Layer, check_4d, make_rng
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def im2col(x, k: int, stride: int, padding: int):
+    """(N, C, H, W) -> cols (C, k, k, N, OH, OW): cols[c, i, j, n, p, q] = xpad[n, c, s*p+i, s*q+j].
+
+    One strided slice copy per kernel offset (k*k of them), never a loop over pixels.
+    """
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    if padding:
+        x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    xt = x.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp): a view; the slices below copy
+    cols = xp.empty((c, k, k, n, oh, ow), dtype=x.dtype)
+    for i in range(k):
+        for j in range(k):
+            cols[:, i, j] = xt[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
+    return cols
+
+
+def col2im(cols, x_shape, k: int, stride: int, padding: int):
+    """The adjoint of im2col: scatter-add cols (C, k, k, N, OH, OW) back to (N, C, H, W).
+
+    Overlapping windows add up. One strided-slice ``+=`` per kernel offset: within
+    one offset the target pixels are distinct, so no ``np.add.at`` is needed.
+    """
+    xp = array_module(cols)
+    n, c, h, w = x_shape
+    oh, ow = cols.shape[4], cols.shape[5]
+    dx = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for i in range(k):
+        for j in range(k):
+            dx[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += cols[:, i, j]
+    dx = dx[:, :, padding : padding + h, padding : padding + w]
+    return dx.transpose(1, 0, 2, 3)
+
+
+class Conv2D(Layer):
+    """Grouped 2-D convolution (cross-correlation, as PyTorch and the paper's code compute it).
+
+    Params: ``W`` (out_channels, in_channels/groups, k, k), ``b`` (out_channels,).
+    Default init: He normal (std sqrt(2 / fan_in)), biases 0; models set the paper's init.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        *,
+        dtype=np.float32,
+        rng=None,
+    ):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"Conv2D: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                f"must both be divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding, self.groups = (
+            kernel_size,
+            stride,
+            padding,
+            groups,
+        )
+        self.dtype = np.dtype(dtype)
+        fan_in = in_channels // groups * kernel_size * kernel_size
+        w = make_rng(rng).normal(0.0, np.sqrt(2.0 / fan_in), self.weight_shape)
+        self.params = {"W": w.astype(self.dtype), "b": np.zeros(out_channels, self.dtype)}
+        self.zero_grads()
+
+    @property
+    def weight_shape(self) -> tuple:
+        k = self.kernel_size
+        return (self.out_channels, self.in_channels // self.groups, k, k)
+
+    def _repr_args(self):
+        return ("in_channels", "out_channels", "kernel_size", "stride", "padding", "groups")
+
+    def output_shape(self, in_shape: tuple) -> tuple:
+        n, _, h, w = in_shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p))
+
+    def forward(self, x, train: bool = True):
+        check_4d(self, x, self.in_channels)
+        k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
+        n, c, h, w = x.shape
+        _, o, oh, ow = self.output_shape(x.shape)
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"Conv2D: input {h}x{w} is smaller than the kernel {k}x{k} (padding {p})"
+            )
+        W = self.params["W"].astype(x.dtype, copy=False)
+        b = self.params["b"].astype(x.dtype, copy=False)
+        cols = im2col(x, k, s, p).reshape(g, c // g * k * k, n * oh * ow)
+        y = W.reshape(g, o // g, -1) @ cols  # (G, O/G, N*OH*OW): one batched GEMM
+        y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        self._cache = (cols, x.shape) if train else None
+        return y
+
+    def backward(self, dy):
+        cols, x_shape = self._take_cache()
+        xp = array_module(dy)
+        k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
+        n, c = x_shape[:2]
+        o, oh, ow = dy.shape[1:]
+        dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
+        W = self.params["W"]
+        self.grads["W"] = (dyg @ cols.transpose(0, 2, 1)).reshape(W.shape).astype(W.dtype)
+        self.grads["b"] = dy.sum(axis=(0, 2, 3)).astype(W.dtype)
+        Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)
+        dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
+        return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p)
