@@ -30,7 +30,7 @@ class BackendError(RuntimeError):
     """A backend was asked for that this machine cannot provide."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cupy_available() -> bool:
     """True only when CuPy imports *and* a CUDA device accepts an allocation."""
     if cupy is None:

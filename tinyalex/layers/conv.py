@@ -1,6 +1,6 @@
 """Conv2D: 2-D cross-correlation with groups, by im2col and matrix products.
 
-    y[n, o, p, q] = b[o] + sum_{c in group(o)} sum_{i,j} W[o, c, i, j] * xpad[n, c, s*p + i, s*q + j]
+    y[n, o, p, q] = b[o] + sum_{c in group(o), i, j} W[o, c, i, j] * xpad[n, c, s*p + i, s*q + j]
 
 Shapes: x (N, C, H, W); W (O, C/G, k, k); b (O,); y (N, O, OH, OW) with
 OH = (H + 2*pad - k) // s + 1 (likewise OW).

@@ -62,7 +62,9 @@ class Sequential(Layer):
         own = self.params
         missing, extra = set(own) - set(params), set(params) - set(own)
         if missing or extra:
-            raise ValueError(f"parameter names differ: missing {sorted(missing)}, extra {sorted(extra)}")
+            raise ValueError(
+                f"parameter names differ: missing {sorted(missing)}, extra {sorted(extra)}"
+            )
         for name, layer in self.named_layers():
             for key, p in layer.params.items():
                 v = params[f"{name}.{key}"]
@@ -92,4 +94,3 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({name}) {layer!r}" for name, layer in self.named_layers())
         return f"Sequential(\n{inner}\n)"
-
