@@ -1,0 +1,135 @@
+"""The paper's optimiser and learning-rate schedules (P §5).
+
+SGD with momentum and weight decay, in the paper's (and Caffe's) form:
+
+    v <- momentum * v - weight_decay * lr * w - lr * dL/dw
+    w <- w + v
+
+The learning rate sits inside v, so after a drop from lr to lr/10 the old velocity still
+carries steps of the old size, which decay away at the momentum's rate. PyTorch's SGD
+(v <- momentum * v + g; w <- w - lr * v) rescales the whole velocity at once instead: the
+two agree at a constant rate and differ after every change.
+
+Schedules: divide the rate by 10 when the validation error stops improving (the paper's,
+three times in all) or at fixed epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import array_module, to_device
+
+
+class SGD:
+    """``opt.step()`` reads ``model.grads`` and updates ``model.params`` in place.
+
+    Biases (parameters with one dimension) are not decayed, as in Caffe and cuda-convnet,
+    unless ``decay_biases=True``.
+    """
+
+    def __init__(
+        self,
+        model,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        *,
+        decay_biases: bool = False,
+    ):
+        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ValueError(
+                f"SGD needs lr > 0, 0 <= momentum < 1, weight_decay >= 0 "
+                f"(got {lr}, {momentum}, {weight_decay})"
+            )
+        self.model, self.lr, self.momentum = model, float(lr), float(momentum)
+        self.weight_decay, self.decay_biases = float(weight_decay), decay_biases
+        self.velocity = {k: array_module(p).zeros_like(p) for k, p in model.params.items()}
+
+    def decays(self, name: str, p) -> bool:
+        return self.decay_biases or p.ndim > 1
+
+    def step(self) -> None:
+        params, grads = self.model.params, self.model.grads
+        for name, w in params.items():
+            v = self.velocity[name]
+            wd = self.weight_decay if self.decays(name, w) else 0.0
+            v *= self.momentum
+            if wd:
+                v -= (wd * self.lr) * w
+            v -= self.lr * grads[name]
+            w += v
+
+    def state_dict(self) -> dict:
+        """Plain arrays and floats, ready for a checkpoint."""
+        state = {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
+        state.update({f"velocity.{k}": v for k, v in self.velocity.items()})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr = float(state["lr"])
+        self.momentum, self.weight_decay = float(state["momentum"]), float(state["weight_decay"])
+        for name, p in self.model.params.items():
+            v = state[f"velocity.{name}"]
+            if tuple(v.shape) != tuple(p.shape):
+                raise ValueError(f"velocity.{name}: shape {tuple(v.shape)} != {tuple(p.shape)}")
+            self.velocity[name] = to_device(np.asarray(v, dtype=p.dtype), _backend_of(p))
+
+
+def _backend_of(p) -> str:
+    return "numpy" if array_module(p) is np else "cupy"
+
+
+class ReduceOnPlateau:
+    """Divide the rate by ``1/factor`` when the validation error has not improved for
+    ``patience`` epochs, at most ``max_drops`` times (the paper: by 10, three times)."""
+
+    def __init__(
+        self,
+        optimizer: SGD,
+        factor: float = 0.1,
+        patience: int = 2,
+        max_drops: int = 3,
+        threshold: float = 1e-4,
+    ):
+        self.optimizer, self.factor, self.patience = optimizer, factor, patience
+        self.max_drops, self.threshold = max_drops, threshold
+        self.best, self.bad_epochs, self.drops = float("inf"), 0, 0
+
+    def step(self, val_error: float, epoch: int | None = None) -> bool:
+        """Record one epoch's validation error; True if the rate was just lowered."""
+        if val_error < self.best - self.threshold:
+            self.best, self.bad_epochs = val_error, 0
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience and self.drops < self.max_drops:
+            self.optimizer.lr *= self.factor
+            self.drops, self.bad_epochs = self.drops + 1, 0
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad_epochs": self.bad_epochs, "drops": self.drops}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = float(state["best"])
+        self.bad_epochs, self.drops = int(state["bad_epochs"]), int(state["drops"])
+
+
+class StepSchedule:
+    """Multiply the rate by ``factor`` after each epoch listed in ``milestones``."""
+
+    def __init__(self, optimizer: SGD, milestones, factor: float = 0.1):
+        self.optimizer, self.milestones, self.factor = optimizer, sorted(milestones), factor
+
+    def step(self, val_error: float | None = None, epoch: int | None = None) -> bool:
+        if epoch in self.milestones:
+            self.optimizer.lr *= self.factor
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
