@@ -31,12 +31,19 @@ def crop_at(batch, oy, ox, size: int):
     ``windows[n, c, oy, ox]`` is the (size, size) patch at (oy, ox), and fancy indexing on
     (n, oy, ox) copies whole patches.
     """
+    oy, ox = np.asarray(oy), np.asarray(ox)
+    if array_module(batch) is np:
+        windows = np.lib.stride_tricks.sliding_window_view(batch, (size, size), axis=(2, 3))
+        return windows[
+            np.arange(len(batch)), :, oy, ox
+        ]  # (N, C, size, size): advanced axes go first
+    return _crop_gather(batch, oy, ox, size)
+
+
+def _crop_gather(batch, oy, ox, size):
+    """The index-array gather (CuPy's path; a test holds it equal to the window view)."""
     xp = array_module(batch)
     n, c = batch.shape[:2]
-    oy, ox = np.asarray(oy), np.asarray(ox)
-    if xp is np:
-        windows = np.lib.stride_tricks.sliding_window_view(batch, (size, size), axis=(2, 3))
-        return windows[np.arange(n), :, oy, ox]  # (N, C, size, size): advanced axes go first
     step = xp.arange(size)
     rows = xp.asarray(oy)[:, None] + step  # (N, size)
     cols = xp.asarray(ox)[:, None] + step  # (N, size)
