@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sequential, Tanh
-from .layers.base import make_rng
+from .layers.base import make_rng, normal
 
 INPUT_SIZES = (227, 224)
 
@@ -114,15 +114,20 @@ def alexnet(
         *_block(5, conv(384, 256, 3, 1, 1, groups), _activation(act), pool=MaxPool2D(z, s)),
     ]
     side = _spatial_after(features, input_size)
+    fc_std = 0.01 if init == "paper" else None
+
+    def fc(fin, fout):
+        return Linear(fin, fout, dtype=dtype, rng=rng, weight_std=fc_std)
+
     classifier = [_named("flatten", Flatten())]
     for i, (fin, fout) in ((6, (256 * side * side, 4096)), (7, (4096, 4096))):
         classifier += [
-            _named(f"fc{i}", Linear(fin, fout, dtype=dtype, rng=rng)),
+            _named(f"fc{i}", fc(fin, fout)),
             _named(f"relu{i}", _activation(act)),
         ]
         if dropout:
             classifier.append(_named(f"drop{i}", Dropout(dropout, rng=rng.integers(2**63))))
-    classifier.append(_named("fc8", Linear(4096, num_classes, dtype=dtype, rng=rng)))
+    classifier.append(_named("fc8", fc(4096, num_classes)))
     model = Model(
         features + classifier, input_size=input_size, num_classes=num_classes, config=config
     )
@@ -217,7 +222,7 @@ def init_normal(model: Sequential, stds: dict, biases: dict, rng) -> None:
     for name, layer in model.named_layers():
         if name in stds:
             W = layer.params["W"]
-            layer.params["W"] = rng.normal(0.0, stds[name], W.shape).astype(W.dtype)
+            layer.params["W"] = normal(rng, stds[name], W.shape, W.dtype)
         if "b" in layer.params:
             layer.params["b"][...] = biases.get(name, 0.0)
 

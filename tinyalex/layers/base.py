@@ -21,6 +21,15 @@ def make_rng(rng) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def normal(rng: np.random.Generator, std: float, shape: tuple, dtype) -> np.ndarray:
+    """N(0, std^2) samples drawn directly in ``dtype`` (float32 draws are twice as fast)."""
+    dtype = np.dtype(dtype)
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+    w = rng.standard_normal(shape, dtype=draw_dtype)
+    w *= draw_dtype.type(std)
+    return w.astype(dtype, copy=False)
+
+
 class Layer:
     """Base class: parameter dicts, the cache, and moving between backends."""
 

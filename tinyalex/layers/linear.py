@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, make_rng
+from .base import Layer, make_rng, normal
 
 
 class Linear(Layer):
-    """Fully connected layer (the paper's fc6, fc7, fc8). Default init: He normal, biases 0."""
+    """Fully connected layer (the paper's fc6, fc7, fc8).
 
-    def __init__(self, in_features: int, out_features: int, *, dtype=np.float32, rng=None):
+    Init: W ~ N(0, weight_std^2), He normal (std sqrt(2 / in_features)) by default; biases 0.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        dtype=np.float32,
+        rng=None,
+        weight_std: float | None = None,
+    ):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.dtype = np.dtype(dtype)
-        w = make_rng(rng).normal(0.0, np.sqrt(2.0 / in_features), (in_features, out_features))
-        self.params = {"W": w.astype(self.dtype), "b": np.zeros(out_features, self.dtype)}
+        std = np.sqrt(2.0 / in_features) if weight_std is None else weight_std
+        w = normal(make_rng(rng), std, (in_features, out_features), dtype)
+        self.params = {"W": w, "b": np.zeros(out_features, self.dtype)}
         self.zero_grads()
 
     def _repr_args(self):
