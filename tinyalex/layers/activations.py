@@ -3,24 +3,40 @@
 ReLU: y = max(x, 0),   dx = dy * [x > 0]
 Tanh: y = tanh(x),     dx = dy * (1 - y^2)
 Any shape in, the same shape out.
+
+ReLU has a fast path (one kernel pass each way, numba on the CPU, CUDA on CuPy) unless
+``layer.fast = False`` or ``TINYALEX_KERNELS=0``: the plain backward makes a boolean
+mask and then multiplies (two passes and a temporary); the kernel does it in one.
 """
 
 from __future__ import annotations
 
-from ..backend import array_module
+from .. import kernels
+from ..backend import array_module, is_cupy_array
 from .base import Layer
 
 
 class ReLU(Layer):
     """Rectified linear unit. The gradient at exactly 0 is taken as 0."""
 
+    def __init__(self):
+        super().__init__()
+        self.fast: bool | None = None  # None: kernels where they run; False: plain path
+
     def forward(self, x, train: bool = True):
-        y = array_module(x).maximum(x, 0)
-        self._cache = y if train else None
+        xp = array_module(x)
+        if kernels.use_fast(x, self.fast):
+            kern = kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+            y = kern.relu_forward(xp.ascontiguousarray(x))
+        else:
+            kern, y = None, xp.maximum(x, 0)
+        self._cache = (y, kern) if train else None
         return y
 
     def backward(self, dy):
-        y = self._take_cache()
+        y, kern = self._take_cache()
+        if kern is not None and dy.dtype == y.dtype and dy.shape == y.shape:
+            return kern.relu_backward(array_module(dy).ascontiguousarray(dy), y)
         return dy * (y > 0)
 
 

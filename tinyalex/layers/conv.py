@@ -9,13 +9,19 @@ im2col lays the input patches out as a matrix ``cols`` of shape
 (G, C/G*k*k, N*OH*OW) so the whole layer is G matrix products, done as one
 batched ``matmul``: y_g = W_g @ cols_g. Groups are the paper's two-GPU split:
 conv2, conv4 and conv5 only see the maps of their own GPU (groups=2).
+
+Fast paths (tinyalex/kernels): the plain im2col/col2im below are the reference; the
+layer uses a numba kernel (NumPy arrays) or a CUDA kernel (CuPy arrays) for im2col,
+col2im and the (O, N*OH*OW) <-> NCHW reshuffles around the GEMM, unless
+``layer.fast = False`` or ``TINYALEX_KERNELS=0``. The GEMMs are the same either way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import array_module
+from .. import kernels
+from ..backend import array_module, is_cupy_array
 from .base import Layer, check_4d, make_rng
 
 
@@ -23,14 +29,24 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x, k: int, stride: int, padding: int):
+def _kernels_for(x):
+    """The kernel module for x's backend (numba for NumPy, CUDA for CuPy)."""
+    return kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+
+
+def im2col(x, k: int, stride: int, padding: int, *, fast: bool | None = None, out=None):
     """(N, C, H, W) -> cols (C, k, k, N, OH, OW): cols[c, i, j, n, p, q] = xpad[n, c, s*p+i, s*q+j].
 
-    One strided slice copy per kernel offset (k*k of them), never a loop over pixels.
+    Plain path: one strided slice copy per kernel offset (k*k of them), never a loop over
+    pixels. Fast path (``fast``, see tinyalex.kernels.use_fast): one kernel pass with the
+    padding in the index arithmetic, writing into ``out`` when its shape fits (a
+    workspace the layer keeps between steps).
     """
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    if kernels.use_fast(x, fast):
+        return _kernels_for(x).im2col(xp.ascontiguousarray(x), k, stride, padding, oh, ow, out)
     if padding:
         x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     xt = x.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp): a view; the slices below copy
@@ -41,13 +57,19 @@ def im2col(x, k: int, stride: int, padding: int):
     return cols
 
 
-def col2im(cols, x_shape, k: int, stride: int, padding: int):
+def col2im(cols, x_shape, k: int, stride: int, padding: int, *, fast: bool | None = None):
     """The adjoint of im2col: scatter-add cols (C, k, k, N, OH, OW) back to (N, C, H, W).
 
-    Overlapping windows add up. One strided-slice ``+=`` per kernel offset: within
-    one offset the target pixels are distinct, so no ``np.add.at`` is needed.
+    Overlapping windows add up. Plain path: one strided-slice ``+=`` per kernel offset
+    (within one offset the target pixels are distinct, so no ``np.add.at`` is needed),
+    then a transpose. Fast path: one kernel writing NCHW directly, one (n, c) plane per
+    task on the CPU, one pixel per thread (summing the windows that cover it) on the GPU.
     """
     xp = array_module(cols)
+    if kernels.use_fast(cols, fast):
+        return _kernels_for(cols).col2im(
+            xp.ascontiguousarray(cols), tuple(x_shape), k, stride, padding
+        )
     n, c, h, w = x_shape
     oh, ow = cols.shape[4], cols.shape[5]
     dx = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
@@ -95,6 +117,8 @@ class Conv2D(Layer):
         w = make_rng(rng).normal(0.0, np.sqrt(2.0 / fan_in), self.weight_shape)
         self.params = {"W": w.astype(self.dtype), "b": np.zeros(out_channels, self.dtype)}
         self.zero_grads()
+        self.fast: bool | None = None  # None: kernels where they run; False: plain path
+        self._workspace = None  # the fast path's im2col buffer, reused between steps
 
     @property
     def weight_shape(self) -> tuple:
@@ -120,22 +144,36 @@ class Conv2D(Layer):
             )
         W = self.params["W"].astype(x.dtype, copy=False)
         b = self.params["b"].astype(x.dtype, copy=False)
-        cols = im2col(x, k, s, p).reshape(g, c // g * k * k, n * oh * ow)
+        fast = kernels.use_fast(x, self.fast)
+        # The fast path reuses last step's cols buffer: only this layer's cache holds it,
+        # and the cache is replaced by this very call.
+        cols = im2col(x, k, s, p, fast=fast, out=self._workspace if fast else None)
+        self._workspace = cols if fast else None
+        cols = cols.reshape(g, c // g * k * k, n * oh * ow)
         y = W.reshape(g, o // g, -1) @ cols  # (G, O/G, N*OH*OW): one batched GEMM
-        y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
-        self._cache = (cols, x.shape) if train else None
+        if fast:  # bias added while (O, N, OH*OW) is rewritten as NCHW, in one pass
+            y = _kernels_for(x).bias_to_nchw(y.reshape(o, n * oh * ow), b, n, o, oh, ow)
+        else:
+            y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        self._cache = (cols, x.shape, fast) if train else None
         return y
 
     def backward(self, dy):
-        cols, x_shape = self._take_cache()
+        cols, x_shape, fast = self._take_cache()
         xp = array_module(dy)
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
         n, c = x_shape[:2]
         o, oh, ow = dy.shape[1:]
-        dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
         W = self.params["W"]
+        dy = dy.astype(cols.dtype, copy=False)
+        if fast:  # (O, N*OH*OW) rows and the bias gradient in one pass over dy
+            rows, db = _kernels_for(dy).nchw_to_rows(xp.ascontiguousarray(dy))
+            dyg = rows.reshape(g, o // g, n * oh * ow)
+        else:
+            dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
+            db = dy.sum(axis=(0, 2, 3))
         self.grads["W"] = (dyg @ cols.transpose(0, 2, 1)).reshape(W.shape).astype(W.dtype)
-        self.grads["b"] = dy.sum(axis=(0, 2, 3)).astype(W.dtype)
+        self.grads["b"] = db.astype(W.dtype)
         Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)
         dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
-        return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p)
+        return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=fast)

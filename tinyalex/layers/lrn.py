@@ -12,11 +12,18 @@ Backward, with scale = k + alpha' S and y = b:
     dx[j] = dy[j] * scale[j]^-beta - 2 alpha' beta a[j] * sum_{i: j in win(i)} dy[i] y[i] / scale[i]
 
 Shapes: x, y (N, C, H, W).
+
+Fast path (tinyalex/kernels, unless ``layer.fast = False`` or ``TINYALEX_KERNELS=0``):
+one fused pass each way, the window sum kept as a running sum over channels (add the
+channel entering the window, subtract the one leaving it) and scale**-beta by square
+roots for the paper's beta = 0.75; numba on the CPU, CUDA on CuPy. The plain path below,
+a padded copy and ``size`` shifted adds, is the reference.
 """
 
 from __future__ import annotations
 
-from ..backend import array_module
+from .. import kernels
+from ..backend import array_module, is_cupy_array
 from .base import Layer, check_4d
 
 
@@ -48,6 +55,7 @@ class LRN(Layer):
             raise ValueError(f"LRN size must be >= 1, got {size}")
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
         self.alpha_divided_by_size = alpha_divided_by_size
+        self.fast: bool | None = None  # None: kernels where they run; False: plain path
 
     def _repr_args(self):
         return ("size", "alpha", "beta", "k", "alpha_divided_by_size")
@@ -61,15 +69,26 @@ class LRN(Layer):
         check_4d(self, x)
         xp = array_module(x)
         n = self.size
+        if kernels.use_fast(x, self.fast):
+            kern = kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+            x = xp.ascontiguousarray(x)
+            y, scale, pw = kern.lrn_forward(x, n, self.effective_alpha, self.beta, self.k)
+            self._cache = (kern, x, scale, pw) if train else None
+            return y
         scale = self.k + self.effective_alpha * window_sum(x * x, n // 2, (n - 1) // 2)
         y = x * xp.power(scale, -self.beta)
-        self._cache = (x, y, scale) if train else None
+        self._cache = (None, x, y, scale) if train else None
         return y
 
     def backward(self, dy):
-        x, y, scale = self._take_cache()
+        kern, x, *rest = self._take_cache()
         xp = array_module(dy)
         n = self.size
+        if kern is not None:
+            scale, pw = rest
+            dy = xp.ascontiguousarray(dy.astype(x.dtype, copy=False))
+            return kern.lrn_backward(dy, x, scale, pw, n, self.effective_alpha, self.beta)
+        y, scale = rest
         # i with j in win(i) runs over j-(n-1)//2 ... j+n//2: the window mirrored.
         t = window_sum(dy * y / scale, (n - 1) // 2, n // 2)
         return dy * xp.power(scale, -self.beta) - (2 * self.effective_alpha * self.beta) * x * t

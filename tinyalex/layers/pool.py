@@ -6,13 +6,17 @@ Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H + 2*pad - z) // s + 1 (floor
 and PyTorch's default). Padding, if asked, is -inf so it never wins.
 Backward: each window's gradient goes to one maximum, the first in row-major order on ties.
 
-Both directions loop over the z*z window offsets with strided slices (9 for the paper),
-never over pixels, so the overlapping case is as fast as the tiling one.
+Plain path (the reference): both directions loop over the z*z window offsets with strided
+slices (9 for the paper), never over pixels. Fast path (tinyalex/kernels, unless
+``layer.fast = False`` or ``TINYALEX_KERNELS=0``): one kernel pass each way, numba on the
+CPU, CUDA on CuPy, with the same cache (the int8 offset i*z + j of each window's maximum),
+so the overlapping case costs one read of the input and one write of the output.
 """
 
 from __future__ import annotations
 
-from ..backend import array_module
+from .. import kernels
+from ..backend import array_module, is_cupy_array
 from .base import Layer, check_4d
 from .conv import conv_output_size
 
@@ -23,6 +27,7 @@ class MaxPool2D(Layer):
         if padding * 2 > kernel_size:
             raise ValueError(f"MaxPool2D: padding {padding} exceeds half of kernel {kernel_size}")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.fast: bool | None = None  # None: kernels where they run; False: plain path
 
     def _repr_args(self):
         return ("kernel_size", "stride", "padding")
@@ -39,6 +44,11 @@ class MaxPool2D(Layer):
         _, _, oh, ow = self.output_shape(x.shape)
         if oh < 1 or ow < 1:
             raise ValueError(f"MaxPool2D: input {x.shape[2:]} is smaller than the window {z}")
+        if kernels.use_fast(x, self.fast):
+            kern = kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+            y, arg = kern.maxpool_forward(xp.ascontiguousarray(x), z, s, p, oh, ow)
+            self._cache = (arg, x.shape, kern) if train else None
+            return y
         xpad = x
         if p:
             xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-xp.inf)
@@ -52,13 +62,15 @@ class MaxPool2D(Layer):
                 better = v > y  # strict: the first maximum keeps the gradient
                 y = xp.where(better, v, y)
                 arg[better] = i * z + j
-        self._cache = (arg, x.shape) if train else None
+        self._cache = (arg, x.shape, None) if train else None
         return y
 
     def backward(self, dy):
-        arg, x_shape = self._take_cache()
+        arg, x_shape, kern = self._take_cache()
         xp = array_module(dy)
         z, s, p = self.kernel_size, self.stride, self.padding
+        if kern is not None:
+            return kern.maxpool_backward(xp.ascontiguousarray(dy), arg, x_shape, z, s, p)
         n, c, h, w = x_shape
         oh, ow = dy.shape[2:]
         dx = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=dy.dtype)

@@ -1,0 +1,77 @@
+"""Fast paths for the layers: numba kernels on the CPU (cpu.py), CUDA kernels on CuPy (cuda.py).
+
+The layers keep their plain NumPy/CuPy code as the reference and call a kernel only
+when :func:`use_fast` says so. The choice is made per call, from the array itself
+(never from a global backend):
+
+- ``fast=False`` (a function argument, or ``layer.fast = False`` on a layer) always
+  takes the plain path; ``fast=True`` insists on the kernel and raises if it cannot run;
+  ``fast=None`` (the default) takes the kernel where one can run.
+- The environment variable ``TINYALEX_KERNELS=0`` turns every ``fast=None`` call into
+  the plain path, to compare the two (``TINYALEX_KERNELS=0 python -m tinyalex.bench``).
+
+Kernels take float32 and float64 only; other dtypes take the plain path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from ..backend import is_cupy_array
+
+ENV_VAR = "TINYALEX_KERNELS"
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def enabled() -> bool:
+    """False when ``TINYALEX_KERNELS=0`` (read at every call, so tests can set it)."""
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@functools.cache
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except Exception:  # not installed, or broken against this numpy
+        return False
+    return True
+
+
+def cuda_available() -> bool:
+    from . import cuda
+
+    return cuda.available()
+
+
+def use_fast(x, fast: bool | None = None) -> bool:
+    """Whether a layer should run its kernel on array ``x`` (see the module doc)."""
+    if fast is False:
+        return False
+    on_gpu = is_cupy_array(x)
+    ok = x.dtype in _FLOATS and (cuda_available() if on_gpu else numba_available())
+    if fast is True:
+        if not ok:
+            where = "CuPy/CUDA" if on_gpu else "numba"
+            raise RuntimeError(
+                f"fast=True but no {where} kernel can run on a {x.dtype} array here "
+                "(kernels need float32/float64 and numba or a CUDA device)"
+            )
+        return True
+    return ok and enabled()
+
+
+def numba_kernels():
+    """The numba kernel module, imported on first use (importing numba takes a second)."""
+    from . import cpu as module
+
+    return module
+
+
+def cuda_kernels():
+    """The CUDA kernel module."""
+    from . import cuda as module
+
+    return module

@@ -1,0 +1,366 @@
+"""CPU fast paths: numba kernels for the loops NumPy cannot express in one pass.
+
+Each kernel computes exactly what the plain NumPy code in ``tinyalex/layers`` computes
+(tests/test_kernels.py holds them equal), in one pass over memory and on all cores:
+
+- ``im2col`` / ``col2im``: conv's patch matrix and its adjoint, padding handled in the
+  index arithmetic instead of a padded copy; col2im writes NCHW directly (no transpose).
+- ``maxpool_forward`` / ``maxpool_backward``: one pass per plane, any window and stride
+  (the paper's overlapping 3/2 included); the argmax is stored as the offset ``i*z + j``.
+- ``lrn_forward`` / ``lrn_backward``: the window sum over channels as a running sum
+  (add the channel entering the window, subtract the one leaving it), fused with the
+  power and the products, so each element is read once.
+- ``relu_*``, ``bias_to_nchw``, ``nchw_to_rows``: the element-wise glue around conv's GEMM.
+
+Only float32 and float64 C-contiguous arrays come here (the callers check), so numba
+compiles at most two specialisations of each kernel, cached on disk (``cache=True``).
+Importing this module imports numba (about a second), so the layers import it lazily.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+_pjit = numba.njit(cache=True, nogil=True, parallel=True)
+
+# Below this many elements a kernel runs on the calling thread alone: waking the other
+# threads costs more than the work, and on a busy machine a sleeping worker can take a
+# scheduler slice (milliseconds) to wake. Gradient checks call kernels on tiny arrays
+# thousands of times.
+SMALL_WORK = 1 << 15
+
+
+def _launch(kernel, work: int, *args):
+    """kernel(*args), single-threaded when ``work`` (elements touched) is small."""
+    if work >= SMALL_WORK:
+        return kernel(*args)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+@_pjit
+def _im2col(x, k, s, pad, oh, ow, cols):
+    # cols[c, i, j, n, p, q] = x[n, c, s*p + i - pad, s*q + j - pad], 0 outside the image.
+    n_, c_, h, w = x.shape
+    for t in numba.prange(c_ * k * k):
+        c = t // (k * k)
+        i = (t // k) % k
+        j = t % k
+        # q's for which the column s*q + j - pad lies inside [0, w): computed once.
+        q_lo = max(0, (pad - j + s - 1) // s)
+        q_hi = min(ow, (w - 1 + pad - j) // s + 1)
+        for n in range(n_):
+            for p in range(oh):
+                r = s * p + i - pad
+                row = cols[c, i, j, n, p]
+                if r < 0 or r >= h:
+                    row[:] = 0
+                    continue
+                src = x[n, c, r]
+                for q in range(q_lo):
+                    row[q] = 0
+                for q in range(q_lo, q_hi):
+                    row[q] = src[s * q + j - pad]
+                for q in range(max(q_hi, q_lo), ow):
+                    row[q] = 0
+
+
+def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
+    """(N, C, H, W) -> cols (C, k, k, N, OH, OW); ``out`` is reused when it fits."""
+    n, c = x.shape[:2]
+    shape = (c, k, k, n, oh, ow)
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != x.dtype:
+        out = np.empty(shape, dtype=x.dtype)
+    _launch(_im2col, out.size, x, k, stride, padding, oh, ow, out)
+    return out
+
+
+@_pjit
+def _col2im(cols, k, s, pad, dx):
+    # dx[n, c, s*p + i - pad, s*q + j - pad] += cols[c, i, j, n, p, q]. Parallel over the
+    # (n, c) planes: each task owns one plane of dx, so no two threads write one pixel.
+    n_, c_, h, w = dx.shape
+    oh, ow = cols.shape[4], cols.shape[5]
+    for t in numba.prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        plane = dx[n, c]
+        plane[:] = 0
+        for i in range(k):
+            for j in range(k):
+                q_lo = max(0, (pad - j + s - 1) // s)
+                q_hi = min(ow, (w - 1 + pad - j) // s + 1)
+                for p in range(oh):
+                    r = s * p + i - pad
+                    if r < 0 or r >= h:
+                        continue
+                    src = cols[c, i, j, n, p]
+                    dst = plane[r]
+                    for q in range(q_lo, q_hi):
+                        dst[s * q + j - pad] += src[q]
+
+
+def col2im(cols, x_shape, k: int, stride: int, padding: int):
+    """The adjoint of im2col: cols (C, k, k, N, OH, OW) summed into a new (N, C, H, W)."""
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    _launch(_col2im, cols.size, cols, k, stride, padding, dx)
+    return dx
+
+
+# --------------------------------------------------------------------------- conv glue
+@_pjit
+def _bias_to_nchw(rows, b, y):
+    # y[n, o, :] = rows[o, n, :] + b[o]: the GEMM's (O, N*OH*OW) result back to NCHW.
+    n_, o_, hw = y.shape
+    for t in numba.prange(n_ * o_):
+        n = t // o_
+        o = t % o_
+        src = rows[o, n]
+        dst = y[n, o]
+        bo = b[o]
+        for e in range(hw):
+            dst[e] = src[e] + bo
+
+
+def bias_to_nchw(rows, b, n: int, o: int, oh: int, ow: int):
+    """rows (O, N*OH*OW) + b (O,) -> y (N, O, OH, OW), one pass."""
+    y = np.empty((n, o, oh, ow), dtype=rows.dtype)
+    _launch(_bias_to_nchw, y.size, rows.reshape(o, n, oh * ow), b, y.reshape(n, o, oh * ow))
+    return y
+
+
+@_pjit
+def _nchw_to_rows(dy, rows, db):
+    # rows[o, n, :] = dy[n, o, :] and db[o] = sum over n and pixels (accumulated in float64).
+    n_, o_, hw = dy.shape
+    for o in numba.prange(o_):
+        acc = 0.0
+        for n in range(n_):
+            src = dy[n, o]
+            dst = rows[o, n]
+            for e in range(hw):
+                v = src[e]
+                dst[e] = v
+                acc += v
+        db[o] = acc
+
+
+def nchw_to_rows(dy):
+    """dy (N, O, OH, OW) -> (rows (O, N*OH*OW), db (O,) = sum of dy over N, OH, OW)."""
+    n, o, oh, ow = dy.shape
+    rows = np.empty((o, n * oh * ow), dtype=dy.dtype)
+    db = np.empty(o, dtype=dy.dtype)
+    _launch(_nchw_to_rows, dy.size, dy.reshape(n, o, oh * ow), rows.reshape(o, n, oh * ow), db)
+    return rows, db
+
+
+# --------------------------------------------------------------------------- max pooling
+@_pjit
+def _maxpool_forward(x, z, s, pad, y, arg):
+    # y = max over the window, arg = offset i*z + j of the first maximum in row-major
+    # order. Padding counts as -inf, exactly as the plain version's -inf padded copy.
+    n_, c_, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for t in numba.prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        src = x[n, c]
+        for p in range(oh):
+            for q in range(ow):
+                r0 = s * p - pad
+                c0 = s * q - pad
+                best = -np.inf
+                if r0 >= 0 and c0 >= 0:
+                    best = src[r0, c0]
+                where = 0
+                for i in range(z):
+                    r = r0 + i
+                    if r < 0 or r >= h:
+                        continue
+                    for j in range(z):
+                        cc = c0 + j
+                        if cc < 0 or cc >= w:
+                            continue
+                        v = src[r, cc]
+                        if v > best:  # strict: the first maximum keeps the gradient
+                            best = v
+                            where = i * z + j
+                y[n, c, p, q] = best
+                arg[n, c, p, q] = where
+
+
+def maxpool_forward(x, z: int, stride: int, padding: int, oh: int, ow: int):
+    """(N, C, H, W) -> (y (N, C, OH, OW), arg int8 (N, C, OH, OW))."""
+    n, c = x.shape[:2]
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    arg = np.empty((n, c, oh, ow), dtype=np.int8)
+    _launch(_maxpool_forward, y.size * z * z, x, z, stride, padding, y, arg)
+    return y, arg
+
+
+@_pjit
+def _maxpool_backward(dy, arg, z, s, pad, dx):
+    # Each window sends its gradient to its recorded maximum; a pixel shared by
+    # overlapping windows adds up. One task per (n, c) plane, so no write races.
+    n_, c_, h, w = dx.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    for t in numba.prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        plane = dx[n, c]
+        plane[:] = 0
+        for p in range(oh):
+            for q in range(ow):
+                a = arg[n, c, p, q]
+                r = s * p - pad + a // z
+                cc = s * q - pad + a % z
+                if 0 <= r < h and 0 <= cc < w:
+                    plane[r, cc] += dy[n, c, p, q]
+
+
+def maxpool_backward(dy, arg, x_shape, z: int, stride: int, padding: int):
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _launch(_maxpool_backward, dx.size, dy, arg, z, stride, padding, dx)
+    return dx
+
+
+# --------------------------------------------------------------------------- LRN
+@_jit
+def _neg_pow(v, beta):
+    # v ** -beta; the paper's beta = 0.75 by two square roots, far cheaper than pow.
+    if beta == 0.75:
+        r = 1.0 / math.sqrt(v)
+        return r * math.sqrt(r)
+    return v**-beta
+
+
+@_pjit
+def _lrn_forward(x, before, after, k, alpha, beta, y, scale, pw):
+    # S[i] = sum_{j=i-before}^{i+after} x[j]^2 kept as a running sum over channels:
+    # add the channel entering the window, subtract the one leaving it. Vectorised
+    # over the pixels of one image (contiguous in NCHW).
+    n_, c_, hw = x.shape
+    for n in numba.prange(n_):
+        xn = x[n]
+        acc = np.zeros(hw, dtype=np.float64)  # float64: the subtractions cancel cleanly
+        for j in range(min(after, c_)):
+            for e in range(hw):
+                acc[e] += xn[j, e] * xn[j, e]
+        for i in range(c_):
+            jin = i + after
+            jout = i - before - 1
+            if jin < c_:
+                for e in range(hw):
+                    acc[e] += xn[jin, e] * xn[jin, e]
+            if jout >= 0:
+                for e in range(hw):
+                    acc[e] -= xn[jout, e] * xn[jout, e]
+            for e in range(hw):
+                sc = k + alpha * max(acc[e], 0.0)
+                pv = _neg_pow(sc, beta)
+                scale[n, i, e] = sc
+                pw[n, i, e] = pv
+                y[n, i, e] = xn[i, e] * pv
+
+
+def lrn_forward(x, size: int, alpha: float, beta: float, k: float):
+    """(N, C, H, W) -> (y, scale, scale**-beta), all (N, C, H, W); alpha as the paper's."""
+    n, c, h, w = x.shape
+    y, scale, pw = (np.empty(x.shape, dtype=x.dtype) for _ in range(3))
+    flat = (n, c, h * w)
+    _launch(
+        _lrn_forward,
+        x.size,
+        x.reshape(flat),
+        size // 2,
+        (size - 1) // 2,
+        float(k),
+        float(alpha),
+        float(beta),
+        y.reshape(flat),
+        scale.reshape(flat),
+        pw.reshape(flat),
+    )
+    return y, scale, pw
+
+
+@_pjit
+def _lrn_backward(dy, x, scale, pw, before, after, coef, dx):
+    # dx[j] = dy[j] pw[j] - coef x[j] T[j],  T[j] = sum_{i=j-after}^{j+before} t[i],
+    # t[i] = dy[i] y[i] / scale[i] = dy[i] x[i] pw[i] / scale[i]: the forward window
+    # mirrored, again as a running sum over channels.
+    n_, c_, hw = x.shape
+    for n in numba.prange(n_):
+        t = np.empty((c_, hw), dtype=np.float64)
+        for i in range(c_):
+            for e in range(hw):
+                t[i, e] = dy[n, i, e] * x[n, i, e] * pw[n, i, e] / scale[n, i, e]
+        acc = np.zeros(hw, dtype=np.float64)
+        for i in range(min(before, c_)):
+            for e in range(hw):
+                acc[e] += t[i, e]
+        for j in range(c_):
+            jin = j + before
+            jout = j - after - 1
+            if jin < c_:
+                for e in range(hw):
+                    acc[e] += t[jin, e]
+            if jout >= 0:
+                for e in range(hw):
+                    acc[e] -= t[jout, e]
+            for e in range(hw):
+                dx[n, j, e] = dy[n, j, e] * pw[n, j, e] - coef * x[n, j, e] * acc[e]
+
+
+def lrn_backward(dy, x, scale, pw, size: int, alpha: float, beta: float):
+    n, c, h, w = x.shape
+    dx = np.empty(x.shape, dtype=dy.dtype)
+    flat = (n, c, h * w)
+    _launch(
+        _lrn_backward,
+        x.size,
+        dy.reshape(flat),
+        x.reshape(flat),
+        scale.reshape(flat),
+        pw.reshape(flat),
+        size // 2,
+        (size - 1) // 2,
+        float(2.0 * alpha * beta),
+        dx.reshape(flat),
+    )
+    return dx
+
+
+# --------------------------------------------------------------------------- ReLU
+@_pjit
+def _relu_forward(x, y):
+    for e in numba.prange(x.size):
+        v = x[e]
+        y[e] = 0 if v <= 0 else v  # written so NaN passes through, as np.maximum does
+
+
+@_pjit
+def _relu_backward(dy, y, dx):
+    for e in numba.prange(y.size):
+        dx[e] = dy[e] if y[e] > 0 else 0
+
+
+def relu_forward(x):
+    y = np.empty_like(x)
+    _launch(_relu_forward, x.size, x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(dy, y):
+    dx = np.empty_like(y)
+    _launch(_relu_backward, y.size, dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx
