@@ -6,7 +6,7 @@ from .conv import Conv2D, col2im, im2col
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
-from .loss import SoftmaxCrossEntropy
+from .loss import SoftmaxCrossEntropy, softmax
 from .lrn import LRN
 from .pool import MaxPool2D
 from .sequential import Sequential
@@ -25,4 +25,5 @@ __all__ = [
     "Tanh",
     "col2im",
     "im2col",
+    "softmax",
 ]

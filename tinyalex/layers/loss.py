@@ -11,6 +11,13 @@ from __future__ import annotations
 from ..backend import array_module
 
 
+def softmax(z):
+    """Row-wise softmax of (N, K) logits, stable for any magnitude."""
+    xp = array_module(z)
+    e = xp.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class SoftmaxCrossEntropy:
     def __init__(self):
         self.params: dict = {}

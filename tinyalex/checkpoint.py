@@ -1,0 +1,73 @@
+"""Checkpoints: one .npz file holding everything a run needs to continue exactly.
+
+Layout (all plain arrays, so it loads with ``allow_pickle=False``):
+
+    param/<name>   the model's parameters by dotted name ("param/conv1.W", ...)
+    opt/<key>      the optimiser's state (velocities; lr etc. as 0-d arrays)
+    data/mean      the per-pixel mean image the run subtracts, float32 (3, H, W)
+    data/pca_eigvals, data/pca_eigvecs   the PCA colour statistics (3,), (3, 3)
+    meta           a JSON string: format version, epochs and batches done, the run's
+                   config, the model's name and config, class names, scheduler state and
+                   the dropout layers' random-generator states
+
+Writing goes to a temporary file in the same folder, flushed to disk, then renamed over the
+old checkpoint: a crash mid-write leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .backend import to_numpy
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, unreadable or not a tinyalex checkpoint."""
+
+
+def save(path, *, params: dict, optimizer: dict, data: dict, meta: dict) -> Path:
+    """Atomically write a checkpoint (see the module doc for the layout)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"param/{k}": to_numpy(v) for k, v in params.items()}
+    arrays.update({f"opt/{k}": np.asarray(to_numpy(v)) for k, v in optimizer.items()})
+    arrays.update({f"data/{k}": to_numpy(v) for k, v in data.items()})
+    arrays["meta"] = np.array(json.dumps({"format": FORMAT_VERSION, **meta}))
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path) -> dict:
+    """{"params": {...}, "optimizer": {...}, "data": {...}, "meta": {...}} from a checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except Exception as e:  # zip, npy-header or JSON damage: all mean "not usable"
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a tinyalex checkpoint (format {meta.get('format')})")
+    out = {"params": {}, "optimizer": {}, "data": {}, "meta": meta}
+    for key, value in arrays.items():
+        group, _, name = key.partition("/")
+        out[{"param": "params", "opt": "optimizer", "data": "data"}[group]][name] = value
+    return out

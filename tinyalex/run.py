@@ -1,0 +1,59 @@
+"""What a training run shares with evaluation and prediction: building the pieces from a
+config, restoring them from a checkpoint, and scoring a model on a set of images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .augment import make_eval
+from .backend import array_module, to_device
+from .layers import softmax
+from .models import Model, build
+
+# Stored image side for each model: AlexNet crops 227 out of the paper's 256x256 images
+# (P §2); the CIFAR net crops 24 out of each dataset's own size (None).
+STORED_SIZE = {"alexnet": 256, "cifar": None}
+
+
+def restore_model(ckpt: dict, backend: str = "numpy") -> Model:
+    """The checkpoint's model with its parameters, on ``backend``."""
+    meta = ckpt["meta"]
+    model = build(meta["model"]["name"], **meta["model"]["config"])
+    model.load_params(ckpt["params"])
+    return model.to(backend)
+
+
+def eval_transform(ckpt_or_meta: dict, crops: int, mean):
+    """The preset's evaluation view(s) for a run: callable batch -> (crops, N, C, s, s)."""
+    meta = ckpt_or_meta.get("meta", ckpt_or_meta)
+    return make_eval(meta["config"]["augment"], meta["crop_size"], mean=mean, crops=crops)
+
+
+def predict_probs(model: Model, batch, view) -> np.ndarray:
+    """Class probabilities, softmax averaged over the views (10-crop testing, P §4.1).
+
+    batch: float32 (N, 3, H, W) raw pixels on the model's backend; view: an eval transform.
+    Returns (N, K) on the same backend.
+    """
+    views = view(batch)  # (V, N, C, s, s)
+    v, n = views.shape[:2]
+    logits = model.forward(views.reshape(v * n, *views.shape[2:]), train=False)
+    return softmax(logits).reshape(v, n, -1).mean(axis=0)
+
+
+def score(model: Model, x_uint8, y, view, batch_size: int, backend: str) -> dict:
+    """Mean cross-entropy and top-1 / top-5 error of the averaged softmax over a set."""
+    total_loss, top1, top5, n = 0.0, 0, 0, len(y)
+    for start in range(0, n, batch_size):
+        xb = to_device(x_uint8[start : start + batch_size].astype(np.float32), backend)
+        yb = to_device(np.asarray(y[start : start + batch_size]), backend)
+        probs = predict_probs(model, xb, view)
+        xp = array_module(probs)
+        rows = xp.arange(len(yb))
+        total_loss += float(-xp.log(xp.maximum(probs[rows, yb], 1e-12)).sum())
+        k = min(5, probs.shape[1])
+        ranked = xp.argsort(-probs, axis=1)[:, :k]
+        top1 += int((ranked[:, 0] == yb).sum())
+        top5 += int((ranked == yb[:, None]).any(axis=1).sum())
+    return {"loss": total_loss / n, "top1_error": 1 - top1 / n, "top5_error": 1 - top5 / n}
