@@ -1,0 +1,182 @@
+"""The training command end to end on tiny data: outputs, exact resume, Ctrl-C, NaN, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tinyalex import checkpoint, evaluate, predict, train
+
+TINY = ["--limit", "48", "--val-limit", "40", "--batch-size", "16", "--seed", "3"]
+
+
+def run(tmp_path, name, *extra):
+    out = tmp_path / name
+    return train.main([*TINY, "--out", str(out), *extra]), out
+
+
+def params_of(out):
+    return checkpoint.load(out / "checkpoint.npz")["params"]
+
+
+def test_cli_end_to_end(tmp_path, capsys):
+    rc, out = run(tmp_path, "a", "--epochs", "2", "--eval-crops", "10")
+    assert rc == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("tinyalex.train: synthetic (embedded, nothing downloaded)")
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    keys = {
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_error",
+        "val_loss",
+        "val_top1_error",
+        "val_top5_error",
+        "seconds",
+        "images_per_second",
+    }
+    assert keys <= set(rows[0])
+    assert all(np.isfinite(r["val_loss"]) and 0 <= r["val_top1_error"] <= 1 for r in rows)
+    assert (out / "curves.png").stat().st_size > 1000
+    ckpt = checkpoint.load(out / "checkpoint.npz")
+    assert ckpt["meta"]["epoch"] == 2 and "conv1.W" in ckpt["params"]
+    assert ckpt["params"]["conv1.W"].dtype == np.float32
+
+    assert evaluate.main([str(out / "checkpoint.npz"), "--limit", "20", "--crops", "10"]) == 0
+    assert "top-1 error" in capsys.readouterr().out
+
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    assert predict.main([str(out / "checkpoint.npz"), str(tmp_path / "grey.png")]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(str(tmp_path / "grey.png")) and line.count("%") == 5
+
+
+def test_exact_resume(tmp_path):
+    """2 epochs straight == 1 epoch, then --resume to 2: bit for bit (numpy backend)."""
+    assert run(tmp_path, "straight", "--epochs", "2")[0] == 0
+    assert run(tmp_path, "split", "--epochs", "1")[0] == 0
+    ckpt = tmp_path / "split" / "checkpoint.npz"
+    assert (
+        train.main(["--resume", str(ckpt), "--epochs", "2", "--out", str(tmp_path / "split")]) == 0
+    )
+    a, b = params_of(tmp_path / "straight"), params_of(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert not np.array_equal(a["fc5.W"], params_of(tmp_path / "split")["fc5.W"] * 0)
+
+
+class StopAfter:
+    """Stands in for the Ctrl-C handler: asks to stop after ``n`` training steps."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    @property
+    def requested(self):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_ctrl_c_saves_and_resume_is_exact(tmp_path, monkeypatch):
+    assert run(tmp_path, "straight", "--epochs", "2")[0] == 0
+    with monkeypatch.context() as m:
+        m.setattr(train, "StopRequest", StopAfter(4))  # 3 batches per epoch: stop mid-epoch 2
+        rc, out = run(tmp_path, "stopped", "--epochs", "2")
+    assert rc == 130
+    meta = checkpoint.load(out / "checkpoint.npz")["meta"]
+    assert (meta["epoch"], meta["batch"]) == (1, 2)
+    assert (
+        train.main(["--resume", str(out / "checkpoint.npz"), "--epochs", "2", "--out", str(out)])
+        == 0
+    )
+    a, b = params_of(tmp_path / "straight"), params_of(out)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    rc, out = run(tmp_path, "a", "--epochs", "1")
+    assert rc == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    original = train.SoftmaxCrossEntropy.forward
+    monkeypatch.setattr(
+        train.SoftmaxCrossEntropy, "forward", lambda self, z, y: original(self, z, y) * np.nan
+    )
+    rc = train.main(["--resume", str(out / "checkpoint.npz"), "--epochs", "2", "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "loss became nan at epoch 2, batch 1" in err and "Traceback" not in err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_crash_mid_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.npz"
+    args = {"optimizer": {"lr": 0.1}, "data": {}, "meta": {"epoch": 1}}
+    checkpoint.save(path, params={"w": np.ones(3)}, **args)
+
+    def crash(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, params={"w": np.zeros(3)}, **args)
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], np.ones(3))
+
+
+def test_checkpoint_refuses_pickles_and_garbage(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, meta=np.array([{"format": 1}], dtype=object))
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        checkpoint.load(bad)
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        checkpoint.load(bad)
+    with pytest.raises(checkpoint.CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--backend", "cupy"], "--backend cupy: "),
+        (["--data", "cifar10", "--data-dir", "{tmp}/none"], "cifar10: "),
+        (["--resume", "{tmp}/missing.npz"], "checkpoint"),
+        (["--model", "vgg"], "invalid choice: 'vgg'"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, message):
+    from tinyalex import backend
+
+    if argv[:2] == ["--backend", "cupy"] and backend.cupy_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("TINYALEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("urllib.request.urlopen", _no_network)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(tmp_path / "o")]
+    try:
+        rc = train.main(argv)
+    except SystemExit as e:  # argparse's own exit for bad flags
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _no_network(*args, **kwargs):
+    raise OSError("network disabled in tests")
