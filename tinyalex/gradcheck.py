@@ -19,18 +19,37 @@ Dropout layers are re-seeded before every forward so they draw the same mask.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .backend import array_module, to_numpy
 from .layers import Sequential, SoftmaxCrossEntropy
 
 
-def _reseed(layer, seed: int) -> None:
+def _leaves(layer):
     for sub in layer.layers if isinstance(layer, Sequential) else [layer]:
-        if isinstance(sub, Sequential):
-            _reseed(sub, seed)
-        elif hasattr(sub, "reseed"):
+        yield from _leaves(sub) if isinstance(sub, Sequential) else [sub]
+
+
+def _reseed(layer, seed: int) -> None:
+    for sub in _leaves(layer):
+        if hasattr(sub, "reseed"):
             sub.reseed(seed)
+
+
+@contextmanager
+def _float64_params(layer):
+    """Check float32 layers too: their parameters are float64 copies during the check."""
+    saved = [(sub, dict(sub.params), dict(sub.grads)) for sub in _leaves(layer)]
+    for sub, params, _ in saved:
+        sub.params.update({k: v.astype(np.float64) for k, v in params.items()})
+    try:
+        yield
+    finally:
+        for sub, params, grads in saved:
+            sub.params.update(params)
+            sub.grads.update(grads)
 
 
 def relative_error(a, n) -> float:
@@ -43,18 +62,18 @@ def relative_error(a, n) -> float:
 
 
 def gradcheck_report(
-    layer,
-    x,
-    *,
-    labels=None,
-    eps: float = 1e-6,
-    seed: int = 0,
-    max_checks: int | None = 200,
+    layer, x, *, labels=None, eps: float = 1e-6, seed: int = 0, max_checks: int | None = 200
 ) -> dict:
     """Relative error of dL/dx ("x") and of each parameter's gradient (by name).
 
-    ``max_checks`` elements per tensor are chosen at random (all if None).
+    ``max_checks`` elements per tensor are chosen at random (all if None). The input must be
+    float64; float32 parameters are checked through float64 copies and left as they were.
     """
+    with _float64_params(layer):
+        return _report(layer, x, labels, eps, seed, max_checks)
+
+
+def _report(layer, x, labels, eps, seed, max_checks) -> dict:
     xp = array_module(x)
     if x.dtype != np.float64:
         raise ValueError(f"gradcheck needs float64 input (got {x.dtype}); see the module doc")
