@@ -1,7 +1,458 @@
-"""CUDA kernels (placeholder while being written)."""
+"""GPU fast paths: CUDA kernels for the CuPy backend, one source, compiled on first use.
 
-from ..backend import cupy_available
+Each kernel is the CUDA twin of a numba kernel in cpu.py, with the same Python signature,
+so the layers call ``kernels.cuda_kernels().im2col(...)`` or ``kernels.numba_kernels()
+.im2col(...)`` by the array's backend. One thread per output element, grid-stride loops:
+
+- ``im2col``: one thread per cols element (C, k, k, N, OH, OW); writes are coalesced.
+- ``col2im``: one thread per *input* pixel, summing the windows that cover it (a gather,
+  as Caffe's col2im_gpu): deterministic, no atomics, writes NCHW directly.
+- ``maxpool_forward``: one thread per output; ``maxpool_backward`` gathers, one thread per
+  input pixel, from the windows whose recorded maximum (offset i*z + j) it is.
+- ``lrn_forward`` / ``lrn_backward``: one thread per (n, pixel), walking the channels with
+  a running window sum (as Caffe's LRNFillScale / LRNComputeDiff); neighbouring threads
+  read neighbouring pixels, so every load is coalesced.
+- ``bias_to_nchw`` / ``nchw_to_rows``: conv's GEMM result to NCHW (+ bias) and back.
+- ``relu_forward`` / ``relu_backward``: one pass each.
+
+``SOURCE`` holds every kernel as a template over T (float, double) and the index type I
+(int when every array has fewer than 2**30 elements, as 64-bit division is slow on a GPU;
+long long otherwise). :func:`module` compiles it once per device with NVRTC through
+``cupy.RawModule`` (memoized, as Chainer's ``cuda.elementwise``); without CuPy nothing
+here runs, and tests compile ``SOURCE`` + :func:`instantiations` to PTX with nvcc so a
+kernel that does not compile fails CI on machines without a GPU.
+
+Grouped convolution stays one batched cuBLAS GEMM (``cupy.matmul``) in the layer;
+TF32 for it is CuPy's own opt-in (``CUPY_TF32=1``; see ``python -m tinyalex.bench --tf32``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..backend import cupy, cupy_available
+
+SOURCE = r"""
+// tinyalex CUDA kernels. T: float or double. I: the index type, int or long long.
+
+#define GRID_STRIDE_LOOP(idx, total)                                         \
+  for (I idx = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; idx < (total); \
+       idx += (I)blockDim.x * (I)gridDim.x)
+
+template <typename T> __device__ __forceinline__ T neg_inf();
+template <> __device__ __forceinline__ float neg_inf<float>() {
+  return __int_as_float(0xff800000);
+}
+template <> __device__ __forceinline__ double neg_inf<double>() {
+  return __longlong_as_double(0xfff0000000000000ULL);
+}
+
+// v ** -beta; the paper's beta = 0.75 by rsqrt and sqrt, far cheaper than pow.
+template <typename T> __device__ __forceinline__ T neg_pow(T v, T beta);
+template <> __device__ __forceinline__ float neg_pow<float>(float v, float beta) {
+  if (beta == 0.75f) { const float r = rsqrtf(v); return r * sqrtf(r); }
+  return powf(v, -beta);
+}
+template <> __device__ __forceinline__ double neg_pow<double>(double v, double beta) {
+  if (beta == 0.75) { const double r = rsqrt(v); return r * sqrt(r); }
+  return pow(v, -beta);
+}
+
+// cols[c, i, j, n, p, q] = x[n, c, s*p + i - pad, s*q + j - pad], 0 outside the image.
+template <typename T, typename I>
+__global__ void im2col(const T* __restrict__ x, T* __restrict__ cols, const I total,
+                       const int n_, const int c_, const int h, const int w, const int k,
+                       const int s, const int pad, const int oh, const int ow) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int q = (int)(t % ow); t /= ow;
+    const int p = (int)(t % oh); t /= oh;
+    const int n = (int)(t % n_); t /= n_;
+    const int j = (int)(t % k); t /= k;
+    const int i = (int)(t % k); t /= k;
+    const int c = (int)t;
+    const int r = s * p + i - pad;
+    const int col = s * q + j - pad;
+    cols[idx] = (r >= 0 && r < h && col >= 0 && col < w)
+                    ? x[(((I)n * c_ + c) * h + r) * w + col]
+                    : T(0);
+  }
+}
+
+// dx[n, c, y, x] = sum of cols[c, i, j, n, p, q] over the windows (p, q) that cover the
+// pixel, i = y + pad - s*p, j = x + pad - s*q: a gather, one thread per pixel.
+template <typename T, typename I>
+__global__ void col2im(const T* __restrict__ cols, T* __restrict__ dx, const I total,
+                       const int n_, const int c_, const int h, const int w, const int k,
+                       const int s, const int pad, const int oh, const int ow) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int xp = (int)(t % w) + pad; t /= w;
+    const int yp = (int)(t % h) + pad; t /= h;
+    const int c = (int)(t % c_); t /= c_;
+    const int n = (int)t;
+    const int p0 = yp < k ? 0 : (yp - k) / s + 1, p1 = min(yp / s + 1, oh);
+    const int q0 = xp < k ? 0 : (xp - k) / s + 1, q1 = min(xp / s + 1, ow);
+    T acc = T(0);
+    for (int p = p0; p < p1; ++p) {
+      const int i = yp - s * p;
+      for (int q = q0; q < q1; ++q) {
+        const int j = xp - s * q;
+        acc += cols[((((I)c * k + i) * k + j) * n_ + n) * oh * ow + (I)p * ow + q];
+      }
+    }
+    dx[idx] = acc;
+  }
+}
+
+// y[n, o, e] = rows[o, n, e] + b[o]: the GEMM's (O, N*OH*OW) result as NCHW.
+template <typename T, typename I>
+__global__ void bias_to_nchw(const T* __restrict__ rows, const T* __restrict__ b,
+                             T* __restrict__ y, const I total, const int n_, const int o_,
+                             const int hw) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int e = (int)(t % hw); t /= hw;
+    const int o = (int)(t % o_);
+    const int n = (int)(t / o_);
+    y[idx] = rows[((I)o * n_ + n) * hw + e] + b[o];
+  }
+}
+
+// rows[o, n, e] = dy[n, o, e]: NCHW gradients as the GEMM's (O, N*OH*OW) operand.
+template <typename T, typename I>
+__global__ void nchw_to_rows(const T* __restrict__ dy, T* __restrict__ rows, const I total,
+                             const int n_, const int o_, const int hw) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int e = (int)(t % hw); t /= hw;
+    const int n = (int)(t % n_);
+    const int o = (int)(t / n_);
+    rows[idx] = dy[((I)n * o_ + o) * hw + e];
+  }
+}
+
+// y = max over the z x z window; arg = offset i*z + j of the first maximum in row-major
+// order (strict >), padding counting as -inf.
+template <typename T, typename I>
+__global__ void maxpool_forward(const T* __restrict__ x, T* __restrict__ y,
+                                signed char* __restrict__ arg, const I total, const int h,
+                                const int w, const int z, const int s, const int pad,
+                                const int oh, const int ow) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int q = (int)(t % ow); t /= ow;
+    const int p = (int)(t % oh); t /= oh;  // t = n*C + c, the plane
+    const T* src = x + t * h * w;
+    const int r0 = s * p - pad, c0 = s * q - pad;
+    T best = (r0 >= 0 && c0 >= 0) ? src[r0 * w + c0] : neg_inf<T>();
+    int where = 0;
+    for (int i = 0; i < z; ++i) {
+      const int r = r0 + i;
+      if (r < 0 || r >= h) continue;
+      for (int j = 0; j < z; ++j) {
+        const int cc = c0 + j;
+        if (cc < 0 || cc >= w) continue;
+        const T v = src[r * w + cc];
+        if (v > best) { best = v; where = i * z + j; }
+      }
+    }
+    y[idx] = best;
+    arg[idx] = (signed char)where;
+  }
+}
+
+// dx[pixel] = sum of dy over the windows covering the pixel whose maximum it is.
+template <typename T, typename I>
+__global__ void maxpool_backward(const T* __restrict__ dy, const signed char* __restrict__ arg,
+                                 T* __restrict__ dx, const I total, const int h, const int w,
+                                 const int z, const int s, const int pad, const int oh,
+                                 const int ow) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int xp = (int)(t % w) + pad; t /= w;
+    const int yp = (int)(t % h) + pad; t /= h;  // t = the plane
+    const I base = t * oh * ow;
+    const int p0 = yp < z ? 0 : (yp - z) / s + 1, p1 = min(yp / s + 1, oh);
+    const int q0 = xp < z ? 0 : (xp - z) / s + 1, q1 = min(xp / s + 1, ow);
+    T acc = T(0);
+    for (int p = p0; p < p1; ++p) {
+      for (int q = q0; q < q1; ++q) {
+        const I o = base + (I)p * ow + q;
+        if (arg[o] == (yp - s * p) * z + (xp - s * q)) acc += dy[o];
+      }
+    }
+    dx[idx] = acc;
+  }
+}
+
+// One thread per (n, pixel e): S = sum_{j=i-before}^{i+after} x[j]^2 kept as a running sum
+// (in double) over the channels i; scale = k + alpha S, pw = scale^-beta, y = x pw.
+template <typename T, typename I>
+__global__ void lrn_forward(const T* __restrict__ x, T* __restrict__ y, T* __restrict__ scale,
+                            T* __restrict__ pw, const I total, const int c_, const int hw,
+                            const int before, const int after, const T k, const T alpha,
+                            const T beta) {
+  GRID_STRIDE_LOOP(idx, total) {
+    const I base = (idx / hw) * c_ * hw + idx % hw;  // element (n, 0, e); channel stride hw
+    double acc = 0.0;
+    const int first = min(after, c_);
+    for (int j = 0; j < first; ++j) {
+      const double v = x[base + (I)j * hw];
+      acc += v * v;
+    }
+    for (int i = 0; i < c_; ++i) {
+      const int jin = i + after, jout = i - before - 1;
+      if (jin < c_) { const double v = x[base + (I)jin * hw]; acc += v * v; }
+      if (jout >= 0) { const double v = x[base + (I)jout * hw]; acc -= v * v; }
+      const I o = base + (I)i * hw;
+      const T sc = k + alpha * (T)(acc > 0.0 ? acc : 0.0);
+      const T pv = neg_pow<T>(sc, beta);
+      scale[o] = sc;
+      pw[o] = pv;
+      y[o] = x[o] * pv;
+    }
+  }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ double lrn_term(const T* dy, const T* x, const T* scale,
+                                           const T* pw, const I o) {
+  return (double)dy[o] * (double)x[o] * (double)pw[o] / (double)scale[o];
+}
+
+// dx[j] = dy[j] pw[j] - coef x[j] sum_{i=j-after}^{j+before} dy[i] x[i] pw[i] / scale[i],
+// the mirrored window again as a running sum; coef = 2 alpha beta.
+template <typename T, typename I>
+__global__ void lrn_backward(const T* __restrict__ dy, const T* __restrict__ x,
+                             const T* __restrict__ scale, const T* __restrict__ pw,
+                             T* __restrict__ dx, const I total, const int c_, const int hw,
+                             const int before, const int after, const T coef) {
+  GRID_STRIDE_LOOP(idx, total) {
+    const I base = (idx / hw) * c_ * hw + idx % hw;
+    double acc = 0.0;
+    const int first = min(before, c_);
+    for (int i = 0; i < first; ++i) acc += lrn_term<T, I>(dy, x, scale, pw, base + (I)i * hw);
+    for (int j = 0; j < c_; ++j) {
+      const int jin = j + before, jout = j - after - 1;
+      if (jin < c_) acc += lrn_term<T, I>(dy, x, scale, pw, base + (I)jin * hw);
+      if (jout >= 0) acc -= lrn_term<T, I>(dy, x, scale, pw, base + (I)jout * hw);
+      const I o = base + (I)j * hw;
+      dx[o] = dy[o] * pw[o] - coef * x[o] * (T)acc;
+    }
+  }
+}
+
+// Written so that NaN passes through, as the plain maximum(x, 0) does.
+template <typename T, typename I>
+__global__ void relu_forward(const T* __restrict__ x, T* __restrict__ y, const I total) {
+  GRID_STRIDE_LOOP(idx, total) {
+    const T v = x[idx];
+    y[idx] = v <= T(0) ? T(0) : v;
+  }
+}
+
+template <typename T, typename I>
+__global__ void relu_backward(const T* __restrict__ dy, const T* __restrict__ y,
+                              T* __restrict__ dx, const I total) {
+  GRID_STRIDE_LOOP(idx, total) { dx[idx] = y[idx] > T(0) ? dy[idx] : T(0); }
+}
+"""
+
+KERNELS = (
+    "im2col",
+    "col2im",
+    "bias_to_nchw",
+    "nchw_to_rows",
+    "maxpool_forward",
+    "maxpool_backward",
+    "lrn_forward",
+    "lrn_backward",
+    "relu_forward",
+    "relu_backward",
+)
+_CTYPES = {"float32": "float", "float64": "double"}
+_ITYPES = ("int", "long long")
+NAME_EXPRESSIONS = tuple(
+    f"{k}<{t}, {i}>" for k in KERNELS for t in _CTYPES.values() for i in _ITYPES
+)
+OPTIONS = ("--std=c++14",)
+BLOCK = 256
+INT_LIMIT = 1 << 30  # arrays below this many elements index with int, grid stride included
+MAX_BLOCKS = INT_LIMIT // BLOCK
+
+
+def instantiations() -> str:
+    """Explicit instantiations of every kernel, for compiling SOURCE alone with nvcc."""
+    sigs = {
+        "im2col": "const T*, T*, I, int, int, int, int, int, int, int, int, int",
+        "col2im": "const T*, T*, I, int, int, int, int, int, int, int, int, int",
+        "bias_to_nchw": "const T*, const T*, T*, I, int, int, int",
+        "nchw_to_rows": "const T*, T*, I, int, int, int",
+        "maxpool_forward": "const T*, T*, signed char*, I, int, int, int, int, int, int, int",
+        "maxpool_backward": "const T*, const signed char*, T*, I, int, int, int, int, int, "
+        "int, int",
+        "lrn_forward": "const T*, T*, T*, T*, I, int, int, int, int, T, T, T",
+        "lrn_backward": "const T*, const T*, const T*, const T*, T*, I, int, int, int, int, T",
+        "relu_forward": "const T*, T*, I",
+        "relu_backward": "const T*, const T*, T*, I",
+    }
+    lines = []
+    for name in KERNELS:
+        for t in _CTYPES.values():
+            for i in _ITYPES:
+                args = sigs[name].replace("T", t).replace("I", i)
+                lines.append(f"template __global__ void {name}<{t}, {i}>({args});")
+    return "\n".join(lines) + "\n"
 
 
 def available() -> bool:
     return cupy_available()
+
+
+@functools.cache
+def module(device_id: int):
+    """The compiled RawModule for one device (memoized: NVRTC runs once per device)."""
+    return cupy.RawModule(code=SOURCE, options=OPTIONS, name_expressions=NAME_EXPRESSIONS)
+
+
+@functools.cache
+def function(name: str, dtype: str, index_type: str, device_id: int):
+    return module(device_id).get_function(f"{name}<{_CTYPES[dtype]}, {index_type}>")
+
+
+def _launch(name: str, dtype, total: int, largest: int, arrays: tuple, scalars: tuple) -> None:
+    """kernel(*arrays, total, *scalars) over ``total`` threads (grid-stride).
+
+    ``largest``: the size of the biggest array the kernel touches, which picks the index type.
+    """
+    if total == 0:
+        return
+    wide = largest >= INT_LIMIT
+    index = np.int64 if wide else np.int32
+    fn = function(name, np.dtype(dtype).name, _ITYPES[wide], cupy.cuda.Device().id)
+    blocks = max(1, min((total + BLOCK - 1) // BLOCK, MAX_BLOCKS))
+    fn((blocks,), (BLOCK,), (*arrays, index(total), *scalars))
+
+
+def _i32(*values):
+    return tuple(np.int32(v) for v in values)
+
+
+# --------------------------------------------------------------------------- wrappers
+def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
+    """(N, C, H, W) -> cols (C, k, k, N, OH, OW); ``out`` is reused when it fits."""
+    n, c, h, w = x.shape
+    shape = (c, k, k, n, oh, ow)
+    if not isinstance(out, cupy.ndarray) or out.shape != shape or out.dtype != x.dtype:
+        out = cupy.empty(shape, dtype=x.dtype)
+    size = max(out.size, x.size)
+    _launch(
+        "im2col", x.dtype, out.size, size, (x, out), _i32(n, c, h, w, k, stride, padding, oh, ow)
+    )
+    return out
+
+
+def col2im(cols, x_shape, k: int, stride: int, padding: int):
+    n, c, h, w = x_shape
+    oh, ow = cols.shape[4], cols.shape[5]
+    dx = cupy.empty(x_shape, dtype=cols.dtype)
+    size = max(cols.size, dx.size)
+    _launch(
+        "col2im",
+        cols.dtype,
+        dx.size,
+        size,
+        (cols, dx),
+        _i32(n, c, h, w, k, stride, padding, oh, ow),
+    )
+    return dx
+
+
+def bias_to_nchw(rows, b, n: int, o: int, oh: int, ow: int):
+    y = cupy.empty((n, o, oh, ow), dtype=rows.dtype)
+    b = cupy.ascontiguousarray(b, dtype=rows.dtype)
+    _launch("bias_to_nchw", rows.dtype, y.size, y.size, (rows, b, y), _i32(n, o, oh * ow))
+    return y
+
+
+def nchw_to_rows(dy):
+    n, o, oh, ow = dy.shape
+    rows = cupy.empty((o, n * oh * ow), dtype=dy.dtype)
+    _launch("nchw_to_rows", dy.dtype, rows.size, rows.size, (dy, rows), _i32(n, o, oh * ow))
+    return rows, rows.sum(axis=1)  # a contiguous row reduction per output channel
+
+
+def maxpool_forward(x, z: int, stride: int, padding: int, oh: int, ow: int):
+    n, c, h, w = x.shape
+    y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
+    arg = cupy.empty((n, c, oh, ow), dtype=cupy.int8)
+    _launch(
+        "maxpool_forward",
+        x.dtype,
+        y.size,
+        max(x.size, y.size),
+        (x, y, arg),
+        _i32(h, w, z, stride, padding, oh, ow),
+    )
+    return y, arg
+
+
+def maxpool_backward(dy, arg, x_shape, z: int, stride: int, padding: int):
+    n, c, h, w = x_shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    dx = cupy.empty(x_shape, dtype=dy.dtype)
+    _launch(
+        "maxpool_backward",
+        dy.dtype,
+        dx.size,
+        max(dx.size, dy.size),
+        (dy, arg, dx),
+        _i32(h, w, z, stride, padding, oh, ow),
+    )
+    return dx
+
+
+def lrn_forward(x, size: int, alpha: float, beta: float, k: float):
+    """(N, C, H, W) -> (y, scale, scale**-beta); alpha as the paper's (not divided by size)."""
+    n, c, h, w = x.shape
+    y, scale, pw = (cupy.empty(x.shape, dtype=x.dtype) for _ in range(3))
+    T = x.dtype.type
+    _launch(
+        "lrn_forward",
+        x.dtype,
+        n * h * w,
+        x.size,
+        (x, y, scale, pw),
+        (*_i32(c, h * w, size // 2, (size - 1) // 2), T(k), T(alpha), T(beta)),
+    )
+    return y, scale, pw
+
+
+def lrn_backward(dy, x, scale, pw, size: int, alpha: float, beta: float):
+    n, c, h, w = x.shape
+    dx = cupy.empty(x.shape, dtype=x.dtype)
+    T = x.dtype.type
+    _launch(
+        "lrn_backward",
+        x.dtype,
+        n * h * w,
+        x.size,
+        (dy, x, scale, pw, dx),
+        (*_i32(c, h * w, size // 2, (size - 1) // 2), T(2.0 * alpha * beta)),
+    )
+    return dx
+
+
+def relu_forward(x):
+    y = cupy.empty_like(x)
+    _launch("relu_forward", x.dtype, x.size, x.size, (x, y), ())
+    return y
+
+
+def relu_backward(dy, y):
+    dx = cupy.empty_like(y)
+    _launch("relu_backward", y.dtype, y.size, y.size, (dy, y, dx), ())
+    return dx
