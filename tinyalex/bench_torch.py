@@ -28,14 +28,18 @@ def torch_available() -> bool:
     return True
 
 
-def torch_module(layer):
-    """One torch.nn module equal to a tinyalex layer, weights copied (float32 on the CPU)."""
+def torch_module(layer, dtype: str = "float32"):
+    """One torch.nn module equal to a tinyalex layer, weights copied, on the CPU.
+
+    ``dtype`` 'float32' (for timing) or 'float64' (for equality tests).
+    """
     import torch
     from torch import nn
 
     def tensor(a):
-        return torch.from_numpy(np.ascontiguousarray(to_numpy(a), dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(to_numpy(a), dtype=dtype))
 
+    tdtype = getattr(torch, dtype)
     if isinstance(layer, Conv2D):
         m = nn.Conv2d(
             layer.in_channels,
@@ -44,13 +48,14 @@ def torch_module(layer):
             layer.stride,
             layer.padding,
             groups=layer.groups,
+            dtype=tdtype,
         )
         with torch.no_grad():
             m.weight.copy_(tensor(layer.params["W"]))
             m.bias.copy_(tensor(layer.params["b"]))
         return m
     if isinstance(layer, Linear):
-        m = nn.Linear(layer.in_features, layer.out_features)
+        m = nn.Linear(layer.in_features, layer.out_features, dtype=tdtype)
         with torch.no_grad():
             m.weight.copy_(tensor(layer.params["W"]).T)
             m.bias.copy_(tensor(layer.params["b"]))
@@ -72,14 +77,14 @@ def torch_module(layer):
     raise TypeError(f"no PyTorch counterpart for {type(layer).__name__}")
 
 
-def torch_sequential(model):
+def torch_sequential(model, dtype: str = "float32"):
     """nn.Sequential of the model's layers, with the same names (conv1, lrn1, ...)."""
     from collections import OrderedDict
 
     from torch import nn
 
     return nn.Sequential(
-        OrderedDict((name, torch_module(layer)) for name, layer in model.named_layers())
+        OrderedDict((name, torch_module(layer, dtype)) for name, layer in model.named_layers())
     )
 
 

@@ -1,0 +1,66 @@
+"""python -m tinyalex.bench runs end to end on a tiny configuration and writes its JSON."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinyalex import backend, bench
+
+TINY = ["--model", "cifar", "--batch-size", "4", "--repeats", "2", "--warmup", "0"]
+TINY += ["--profile-steps", "1"]
+
+
+def test_bench_json_has_the_expected_keys(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main([*TINY, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "img/s" in printed and "conv1" in printed and "share" in printed
+    result = json.loads(out.read_text())
+    for key in ("model", "backend", "batch_size", "repeats", "kernels", "threads", "machine"):
+        assert key in result
+    assert result["model"] == "cifar" and result["batch_size"] == 4
+    assert set(result["tinyalex"]) == {"step_ms", "images_per_s"}
+    assert set(result["tinyalex"]["images_per_s"]) == {"best", "median"}
+    assert len(result["tinyalex"]["step_ms"]["all"]) == 2
+    ips = result["tinyalex"]["images_per_s"]
+    assert ips["best"] >= ips["median"] > 0
+    names = [row["name"] for row in result["layers"]]
+    assert names[0] == "conv1" and names[-2:] == ["loss", "sgd update"]
+    for row in result["layers"]:
+        assert set(row) == {"name", "type", "forward_ms", "backward_ms", "share"}
+    assert abs(sum(row["share"] for row in result["layers"]) - 1) < 1e-6
+    assert result["peak_memory"]["bytes"] > 0
+    assert result["torch"] is None and result["ratio"] is None
+
+
+def test_bench_inference_and_plain_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYALEX_KERNELS", "0")
+    out = tmp_path / "inf.json"
+    assert bench.main([*TINY, "--inference", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["inference"] is True and result["kernels"] is False
+    assert "loss" not in [row["name"] for row in result["layers"]]
+
+
+def test_bench_compare_torch(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "torch.json"
+    assert bench.main([*TINY, "--compare-torch", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["torch"]["version"]
+    assert set(result["ratio"]) == {"best", "median"} and result["ratio"]["best"] > 0
+
+
+@pytest.mark.skipif(backend.cupy_available(), reason="a GPU works here")
+def test_cupy_without_gpu_is_one_line_and_exit_2():
+    proc = subprocess.run(
+        [sys.executable, "-m", "tinyalex.bench", *TINY, "--backend", "cupy"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--backend cupy" in proc.stderr
+    assert proc.stdout == ""

@@ -1,0 +1,246 @@
+"""Every fast path (numba on NumPy arrays, CUDA on CuPy arrays) equals the plain code.
+
+The plain NumPy/CuPy code in tinyalex/layers is the reference (itself held to the naive
+loops of tinyalex/reference.py in test_layers.py); here each kernel is compared with it
+on awkward settings, in float64 to 1e-10 and in float32 to float32 rounding. The CuPy
+cases run wherever a GPU works (the ``xp`` fixture skips them elsewhere).
+"""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tinyalex import kernels
+from tinyalex import reference as ref
+from tinyalex.backend import to_numpy
+from tinyalex.gradcheck import gradcheck_report
+from tinyalex.kernels import cuda
+from tinyalex.layers import LRN, Conv2D, Linear, MaxPool2D, ReLU, Sequential, col2im, im2col
+
+
+def close(a, b, tol=1e-10):
+    np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=tol, atol=tol)
+
+
+def backend_of(xp):
+    return "numpy" if xp is np else "cupy"
+
+
+def run(layer, x, dy, fast):
+    """(y, dx, grads) of one forward/backward with the fast or the plain path."""
+    layer.fast = fast
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    return y, dx, {k: g.copy() for k, g in layer.grads.items()}
+
+
+def same_both_ways(layer, x, dy, tol=1e-10):
+    fy, fdx, fg = run(layer, x, dy, True)
+    py, pdx, pg = run(layer, x, dy, False)
+    close(fy, py, tol)
+    close(fdx, pdx, tol)
+    for k in pg:
+        close(fg[k], pg[k], tol)
+    return fy, fdx, fg
+
+
+CONV_CASES = [
+    # (C, O, k, stride, padding, groups, H, W)
+    (3, 4, 3, 1, 0, 1, 5, 5),
+    (4, 6, 3, 2, 1, 2, 7, 6),  # groups 2, stride != kernel, padding, odd/even sizes
+    (6, 3, 2, 3, 2, 3, 8, 9),  # groups 3, stride > kernel, padding > kernel / 2
+    (2, 4, 5, 1, 2, 2, 6, 5),  # conv2's shape: 5x5, pad 2, groups 2
+    (3, 2, 11, 4, 0, 1, 19, 23),  # conv1's: 11x11, stride 4
+    (2, 2, 3, 2, 3, 1, 4, 4),  # padding wider than the kernel reach: all-zero rows
+]
+
+
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
+def test_im2col_col2im_fast_equal_plain(xp, rng, c, o, k, s, p, g, h, w):
+    x = xp.asarray(rng.standard_normal((2, c, h, w)))
+    cols = im2col(x, k, s, p, fast=True)
+    close(cols, im2col(x, k, s, p, fast=False), 0)  # a copy: exactly equal
+    d = xp.asarray(rng.standard_normal(cols.shape))
+    close(col2im(d, x.shape, k, s, p, fast=True), col2im(d, x.shape, k, s, p, fast=False))
+    # the workspace: a buffer of the right shape is filled in place, a wrong one replaced
+    buf = xp.full(cols.shape, 7.0)
+    assert im2col(x, k, s, p, fast=True, out=buf) is buf
+    close(buf, cols, 0)
+    other = im2col(x, k, s, p, fast=True, out=xp.zeros((1,)))
+    close(other, cols, 0)
+
+
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
+def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w):
+    layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
+    layer.params["b"] = rng.standard_normal(o)
+    layer.to(backend_of(xp))
+    x = rng.standard_normal((3, c, h, w))
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    y, dx, grads = same_both_ways(layer, xp.asarray(x), xp.asarray(dy))
+    W, b = to_numpy(layer.params["W"]), to_numpy(layer.params["b"])
+    close(y, ref.conv_forward(x, W, b, s, p, g))
+    rdx, rdW, rdb = ref.conv_backward(dy, x, W, s, p, g)
+    close(dx, rdx)
+    close(grads["W"], rdW)
+    close(grads["b"], rdb)
+
+
+def test_conv_workspace_reuse_keeps_each_step_right(xp, rng):
+    """The fast path reuses its im2col buffer: eval passes and new batches must not leak."""
+    layer = Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=rng).to(backend_of(xp))
+    plain = Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=0).to(backend_of(xp))
+    plain.params = {k: v.copy() for k, v in layer.params.items()}
+    plain.fast = False
+    for step in range(3):
+        x = xp.asarray(rng.standard_normal((2, 3, 6, 6)))
+        dy = xp.asarray(rng.standard_normal((2, 4, 6, 6)))
+        layer.forward(x)
+        if step == 1:
+            layer.forward(xp.asarray(rng.standard_normal((5, 3, 6, 6))), train=False)
+            layer.forward(x)
+        dx = layer.backward(dy)
+        plain.forward(x)
+        close(dx, plain.backward(dy))
+        close(layer.grads["W"], plain.grads["W"])
+
+
+POOL_CASES = [
+    # (z, s, pad, H, W)
+    (3, 2, 0, 7, 7),  # the paper's overlapping pooling, odd size
+    (3, 2, 0, 8, 6),  # even sizes: the last row/column is never covered
+    (3, 2, 1, 12, 11),  # cifar_alexnet's padded 3/2
+    (2, 2, 0, 6, 5),  # the non-overlapping ablation
+    (3, 1, 1, 5, 4),  # stride 1: each pixel in up to nine windows
+    (2, 3, 0, 8, 8),  # stride > window: gaps
+]
+
+
+@pytest.mark.parametrize("z,s,p,h,w", POOL_CASES)
+def test_maxpool_fast_equals_plain_and_reference(xp, rng, z, s, p, h, w):
+    layer = MaxPool2D(z, s, p)
+    x = rng.standard_normal((2, 3, h, w))
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    y, dx, _ = same_both_ways(layer, xp.asarray(x), xp.asarray(dy), tol=1e-12)
+    if p == 0:
+        close(y, ref.maxpool_forward(x, z, s)[0])
+        close(dx, ref.maxpool_backward(dy, x, z, s))
+
+
+@pytest.mark.parametrize("z,s,p", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 1, 1)])
+def test_maxpool_ties_go_to_the_first_maximum_on_both_paths(xp, rng, z, s, p):
+    x = xp.asarray(np.round(rng.standard_normal((2, 2, 9, 8))))  # many equal values
+    x[0, 0] = 1.0  # a whole plane of ties
+    dy = xp.asarray(rng.standard_normal(MaxPool2D(z, s, p).output_shape(x.shape)))
+    same_both_ways(MaxPool2D(z, s, p), x, dy, tol=1e-12)
+    if p == 0:
+        close(MaxPool2D(z, s, p).forward(x), ref.maxpool_forward(to_numpy(x), z, s)[0])
+
+
+LRN_CASES = [
+    # (size, alpha, beta, k, C, divided)
+    (5, 1e-4, 0.75, 2.0, 7, False),  # the paper's
+    (5, 0.9, 0.75, 1.0, 4, False),  # alpha near 1: a wrong window shows
+    (7, 1.0, 0.6, 1.5, 3, False),  # window wider than the channels, beta != 0.75
+    (4, 0.5, 0.75, 2.0, 6, False),  # even size: the window is lopsided
+    (9, 0.9, 0.75, 1.0, 12, True),  # cifar_alexnet's size, PyTorch's alpha convention
+    (1, 0.8, 0.5, 0.5, 3, False),  # a window of one channel
+]
+
+
+@pytest.mark.parametrize("size,alpha,beta,k,c,divided", LRN_CASES)
+def test_lrn_fast_equals_plain_and_reference(xp, rng, size, alpha, beta, k, c, divided):
+    layer = LRN(size, alpha, beta, k, alpha_divided_by_size=divided)
+    x = rng.standard_normal((2, c, 3, 5)) * 2
+    dy = rng.standard_normal(x.shape)
+    y, dx, _ = same_both_ways(layer, xp.asarray(x), xp.asarray(dy))
+    a = layer.effective_alpha
+    close(y, ref.lrn_forward(x, size, a, beta, k))
+    close(dx, ref.lrn_backward(dy, x, size, a, beta, k))
+
+
+def test_relu_fast_equals_plain(xp, rng):
+    x = rng.standard_normal((3, 4, 5, 6))
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    dy = rng.standard_normal(x.shape)
+    fy, fdx, _ = same_both_ways(ReLU(), xp.asarray(x), xp.asarray(dy), tol=0)
+    assert np.isnan(to_numpy(fy)[0, 0, 0, 2])  # NaN passes through, as np.maximum
+
+
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        (lambda rng: Conv2D(4, 6, 3, 1, 1, groups=2, rng=rng), (4, 4, 9, 9)),
+        (lambda rng: LRN(5, 1e-4, 0.75, 2.0), (4, 8, 7, 7)),
+        (lambda rng: MaxPool2D(3, 2), (4, 3, 9, 9)),
+        (lambda rng: ReLU(), (4, 3, 9, 9)),
+    ],
+)
+def test_float32_fast_paths_agree_with_plain(xp, rng, layer, shape):
+    layer = layer(rng).to(backend_of(xp))
+    x = xp.asarray(rng.standard_normal(shape, dtype=np.float32) * 3)
+    y = layer.forward(x)
+    assert y.dtype == np.float32
+    dy = xp.asarray(rng.standard_normal(y.shape, dtype=np.float32))
+    _, dx, _ = same_both_ways(layer, x, dy, tol=1e-5)
+    assert dx.dtype == np.float32
+
+
+def test_gradcheck_through_every_fast_path(xp, rng):
+    """Float64 central differences through the kernels (conv groups 2, LRN alpha ~1, pool)."""
+    model = Sequential(
+        Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
+        ReLU(),
+        LRN(5, alpha=0.8, k=1.0),
+        MaxPool2D(3, 2, 1),
+        Conv2D(6, 3, 3, stride=2, groups=3, dtype=np.float64, rng=rng),
+    ).to(backend_of(xp))
+    for layer in model.layers:
+        layer.fast = True
+    report = gradcheck_report(model, xp.asarray(rng.standard_normal((2, 4, 8, 7))))
+    assert max(report.values()) < 1e-6, report
+
+
+def test_use_fast_switches(monkeypatch, rng):
+    x = rng.standard_normal((2, 3))
+    assert kernels.use_fast(x) == kernels.numba_available()
+    assert not kernels.use_fast(x, False)
+    assert not kernels.use_fast(x.astype(np.float16))  # kernels take float32/64 only
+    with pytest.raises(RuntimeError, match="fast=True"):
+        kernels.use_fast(x.astype(np.int32), True)
+    monkeypatch.setenv("TINYALEX_KERNELS", "0")
+    assert not kernels.enabled() and not kernels.use_fast(x)
+    pool = MaxPool2D(3, 2)
+    pool.forward(rng.standard_normal((1, 1, 5, 5)))
+    assert pool._cache[2] is None  # the plain path ran
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+def test_every_cuda_kernel_compiles_to_ptx(tmp_path):
+    """The CUDA source, every kernel instantiated for float/double and int/long long."""
+    src = tmp_path / "tinyalex_kernels.cu"
+    src.write_text(cuda.SOURCE + cuda.instantiations())
+    ptx = tmp_path / "tinyalex_kernels.ptx"
+    proc = subprocess.run(
+        ["nvcc", "--ptx", "-arch=sm_90", *cuda.OPTIONS, "-Werror", "all-warnings", str(src)]
+        + ["-o", str(ptx)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = ptx.read_text()
+    assert text.count(".entry") == len(cuda.NAME_EXPRESSIONS)
+    for name in cuda.KERNELS:
+        assert name in text
+
+
+def test_linear_is_untouched_by_kernels(xp, rng):
+    """Linear is one GEMM either way; checked here so a 'fast' Linear would be noticed."""
+    layer = Linear(5, 3, dtype=np.float64, rng=rng).to(backend_of(xp))
+    x = rng.standard_normal((4, 5))
+    close(
+        layer.forward(xp.asarray(x)), ref.linear_forward(x, *map(to_numpy, layer.params.values()))
+    )
