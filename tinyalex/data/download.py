@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -52,7 +53,7 @@ def fetch(url: str, dest: str | os.PathLike, md5: str, *, timeout: float = 60.0)
                 f"(corrupted or changed upstream; put the files in --data-dir instead)"
             )
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise DataError(f"could not download {url}: {reason}; put the files in --data-dir") from e
     finally:
