@@ -45,6 +45,14 @@ def test_dataset_fields_limit_and_size():
     assert set(np.unique(d.val_y)) == set(range(10))
 
 
+def test_limit_keeps_the_first_images():
+    full = load_synthetic(n_train=120, n_val=10, seed=5)
+    first = load_synthetic(n_train=120, n_val=10, seed=5, limit=30)
+    assert np.array_equal(first.train_x, full.train_x[:30])
+    assert np.array_equal(first.train_y, full.train_y[:30])
+    assert np.array_equal(first.val_x, full.val_x)
+
+
 def test_classes_not_separable_by_mean_pixels():
     # a nearest-class-mean classifier on raw pixels: near chance (10%), far from 100%
     d = load_synthetic(n_train=2000, n_val=500, seed=0)

@@ -230,13 +230,18 @@ def render(s: dict[str, np.ndarray], size: int, rng: np.random.Generator) -> np.
 
 
 def make_images(
-    n: int, size: int = NATIVE_SIZE, seed: int = 0, stream: int = TRAIN_STREAM
+    n: int, size: int = NATIVE_SIZE, seed: int = 0, stream: int = TRAIN_STREAM, *, keep=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` synthetic images, uint8 (n, 3, size, size), and int64 (n,) labels.
 
     Deterministic in (seed, stream, size); rendered a chunk at a time to bound memory.
+    ``keep`` renders only the first ``keep`` of the ``n`` scenes: the same images as the
+    start of the full set (drawing all the scene parameters is cheap, rendering is not).
     """
     scenes = draw_scenes(n, np.random.default_rng([seed, stream]))
+    if keep is not None:
+        scenes = {key: value[:keep] for key, value in scenes.items()}
+        n = len(scenes["label"])
     noise_rng = np.random.default_rng([seed, stream, size])
     images = np.empty((n, 3, size, size), dtype=np.uint8)
     chunk = max(1, PIXELS_PER_CHUNK // (size * size))
@@ -252,9 +257,7 @@ def load_synthetic(
     """The synthetic-shapes ``Dataset``: ``n_train`` / ``n_val`` images of ``size`` pixels
     (32 by default; any size from 32 to 256 renders natively)."""
     size = NATIVE_SIZE if size is None else int(size)
-    if limit is not None:
-        n_train = min(n_train, limit)
-    train_x, train_y = make_images(n_train, size, seed, TRAIN_STREAM)
+    train_x, train_y = make_images(n_train, size, seed, TRAIN_STREAM, keep=limit)
     val_x, val_y = make_images(n_val, size, seed, VAL_STREAM)
     return Dataset(
         name=NAME,
