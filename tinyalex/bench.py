@@ -8,7 +8,7 @@ A training step is forward + softmax cross-entropy + backward + the paper's SGD 
 ``forward(train=False)`` alone. Each repeat times one step; the report gives the best
 (min time) and median images/s over ``--repeats``. With ``--compare-torch`` the same
 network (tinyalex.bench_torch: same layers, same weights) runs in PyTorch on the same
-threads or device, its steps interleaved with ours so both see the same machine load,
+threads or device, its steps in blocks alternating with ours so both see the same machine load,
 and the ratio tinyalex/PyTorch is printed (above 1 means tinyalex is faster).
 
 Then a per-layer table from ``--profile-steps`` further steps timed layer by layer
@@ -331,10 +331,18 @@ def run(args) -> dict:
         if theirs:
             theirs.step()
     ours_s, theirs_s = [], []
-    for _ in range(args.repeats):  # interleaved: both see the same machine load
-        ours_s.append(ours.step())
-        if theirs:
-            theirs_s.append(theirs.step())
+    if theirs is None:
+        ours_s = [ours.step() for _ in range(args.repeats)]
+    else:
+        # Alternating blocks, so both see the same machine load over the run. Not single
+        # steps: each library's threads spin for a while after its last call and would
+        # steal cores from the other's next step. Each block starts with an untimed step.
+        blocks = 2 if args.repeats >= 4 else 1
+        sizes = [args.repeats // blocks + (b < args.repeats % blocks) for b in range(blocks)]
+        for size in sizes:
+            for runner, times in ((ours, ours_s), (theirs, theirs_s)):
+                runner.step()
+                times.extend(runner.step() for _ in range(size))
     profiles = [ours.profile_step() for _ in range(args.profile_steps)]
 
     result = {

@@ -70,6 +70,13 @@ def numba_kernels():
     return module
 
 
+def gemm_kernels():
+    """conv's CPU GEMMs split over threads (gemm.py)."""
+    from . import gemm as module
+
+    return module
+
+
 def cuda_kernels():
     """The CUDA kernel module."""
     from . import cuda as module

@@ -50,28 +50,40 @@ def _launch(kernel, work: int, *args):
 @_pjit
 def _im2col(x, k, s, pad, oh, ow, cols):
     # cols[c, i, j, n, p, q] = x[n, c, s*p + i - pad, s*q + j - pad], 0 outside the image.
+    # One task per (c, i, j): it writes cols[c, i, j], a contiguous stretch, front to back.
+    # Flat indices and plain loops: the rows are short (OW), so per-row overhead counts.
     n_, c_, h, w = x.shape
+    xf = x.reshape(x.size)
+    cf = cols.reshape(cols.size)
     for t in numba.prange(c_ * k * k):
         c = t // (k * k)
         i = (t // k) % k
         j = t % k
         # q's for which the column s*q + j - pad lies inside [0, w): computed once.
-        q_lo = max(0, (pad - j + s - 1) // s)
-        q_hi = min(ow, (w - 1 + pad - j) // s + 1)
+        q_lo = min(ow, max(0, (pad - j + s - 1) // s))
+        q_hi = max(q_lo, min(ow, (w - 1 + pad - j) // s + 1))
+        off = j - pad
+        out = t * n_ * oh * ow
         for n in range(n_):
+            plane = (n * c_ + c) * h * w
             for p in range(oh):
                 r = s * p + i - pad
-                row = cols[c, i, j, n, p]
                 if r < 0 or r >= h:
-                    row[:] = 0
-                    continue
-                src = x[n, c, r]
-                for q in range(q_lo):
-                    row[q] = 0
-                for q in range(q_lo, q_hi):
-                    row[q] = src[s * q + j - pad]
-                for q in range(max(q_hi, q_lo), ow):
-                    row[q] = 0
+                    for q in range(ow):
+                        cf[out + q] = 0
+                else:
+                    src = plane + r * w + off
+                    for q in range(q_lo):
+                        cf[out + q] = 0
+                    if s == 1:  # unit stride: a contiguous copy the compiler vectorises
+                        for q in range(q_lo, q_hi):
+                            cf[out + q] = xf[src + q]
+                    else:
+                        for q in range(q_lo, q_hi):
+                            cf[out + q] = xf[src + s * q]
+                    for q in range(q_hi, ow):
+                        cf[out + q] = 0
+                out += ow
 
 
 def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
@@ -84,29 +96,42 @@ def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
     return out
 
 
+_COL2IM_BLOCK = 8  # images per col2im task
+
+
 @_pjit
 def _col2im(cols, k, s, pad, dx):
-    # dx[n, c, s*p + i - pad, s*q + j - pad] += cols[c, i, j, n, p, q]. Parallel over the
-    # (n, c) planes: each task owns one plane of dx, so no two threads write one pixel.
+    # dx[n, c, s*p + i - pad, s*q + j - pad] += cols[c, i, j, n, p, q]. One task per channel
+    # c and block of images: it owns dx[n0:n1, c] (no two threads write one pixel) and reads
+    # cols[c, i, j, n0:n1] as contiguous stretches, the big array streamed front to back.
     n_, c_, h, w = dx.shape
     oh, ow = cols.shape[4], cols.shape[5]
-    for t in numba.prange(n_ * c_):
-        n = t // c_
-        c = t % c_
-        plane = dx[n, c]
-        plane[:] = 0
+    nblocks = (n_ + _COL2IM_BLOCK - 1) // _COL2IM_BLOCK
+    for t in numba.prange(c_ * nblocks):
+        c = t // nblocks
+        n0 = (t % nblocks) * _COL2IM_BLOCK
+        n1 = min(n_, n0 + _COL2IM_BLOCK)
+        for n in range(n0, n1):
+            dx[n, c] = 0
         for i in range(k):
             for j in range(k):
-                q_lo = max(0, (pad - j + s - 1) // s)
-                q_hi = min(ow, (w - 1 + pad - j) // s + 1)
-                for p in range(oh):
-                    r = s * p + i - pad
-                    if r < 0 or r >= h:
-                        continue
-                    src = cols[c, i, j, n, p]
-                    dst = plane[r]
-                    for q in range(q_lo, q_hi):
-                        dst[s * q + j - pad] += src[q]
+                q_lo = min(ow, max(0, (pad - j + s - 1) // s))
+                q_hi = max(q_lo, min(ow, (w - 1 + pad - j) // s + 1))
+                off = j - pad
+                for n in range(n0, n1):
+                    plane = dx[n, c]
+                    for p in range(oh):
+                        r = s * p + i - pad
+                        if r < 0 or r >= h:
+                            continue
+                        src = cols[c, i, j, n, p]
+                        dst = plane[r]
+                        if s == 1:
+                            for q in range(q_lo, q_hi):
+                                dst[q + off] += src[q]
+                        else:
+                            for q in range(q_lo, q_hi):
+                                dst[s * q + off] += src[q]
 
 
 def col2im(cols, x_shape, k: int, stride: int, padding: int):
@@ -175,9 +200,23 @@ def _maxpool_forward(x, z, s, pad, y, arg):
         c = t % c_
         src = x[n, c]
         for p in range(oh):
+            r0 = s * p - pad
+            inside_rows = r0 >= 0 and r0 + z <= h
             for q in range(ow):
-                r0 = s * p - pad
                 c0 = s * q - pad
+                if inside_rows and c0 >= 0 and c0 + z <= w:
+                    # the common case: the whole window in the image, no bounds tests
+                    best = src[r0, c0]
+                    where = 0
+                    for i in range(z):
+                        for j in range(z):
+                            v = src[r0 + i, c0 + j]
+                            if v > best:  # strict: the first maximum keeps the gradient
+                                best = v
+                                where = i * z + j
+                    y[n, c, p, q] = best
+                    arg[n, c, p, q] = where
+                    continue
                 best = -np.inf
                 if r0 >= 0 and c0 >= 0:
                     best = src[r0, c0]
@@ -191,7 +230,7 @@ def _maxpool_forward(x, z, s, pad, y, arg):
                         if cc < 0 or cc >= w:
                             continue
                         v = src[r, cc]
-                        if v > best:  # strict: the first maximum keeps the gradient
+                        if v > best:
                             best = v
                             where = i * z + j
                 y[n, c, p, q] = best

@@ -150,7 +150,10 @@ class Conv2D(Layer):
         cols = im2col(x, k, s, p, fast=fast, out=self._workspace if fast else None)
         self._workspace = cols if fast else None
         cols = cols.reshape(g, c // g * k * k, n * oh * ow)
-        y = W.reshape(g, o // g, -1) @ cols  # (G, O/G, N*OH*OW): one batched GEMM
+        if fast and not is_cupy_array(x):  # split over threads by us (kernels/gemm.py)
+            y = kernels.gemm_kernels().matmul_cols(W.reshape(g, o // g, -1), cols)
+        else:
+            y = W.reshape(g, o // g, -1) @ cols  # (G, O/G, N*OH*OW): one batched GEMM
         if fast:  # bias added while (O, N, OH*OW) is rewritten as NCHW, in one pass
             y = _kernels_for(x).bias_to_nchw(y.reshape(o, n * oh * ow), b, n, o, oh, ow)
         else:
@@ -172,8 +175,14 @@ class Conv2D(Layer):
         else:
             dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
             db = dy.sum(axis=(0, 2, 3))
-        self.grads["W"] = (dyg @ cols.transpose(0, 2, 1)).reshape(W.shape).astype(W.dtype)
-        self.grads["b"] = db.astype(W.dtype)
         Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)
-        dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
+        if fast and xp is np:  # split over threads by us (kernels/gemm.py)
+            gemm = kernels.gemm_kernels()
+            dW = gemm.matmul_sum(dyg, cols.transpose(0, 2, 1))
+            dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)
+        else:
+            dW = dyg @ cols.transpose(0, 2, 1)
+            dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
+        self.grads["W"] = dW.reshape(W.shape).astype(W.dtype)
+        self.grads["b"] = db.astype(W.dtype)
         return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=fast)
