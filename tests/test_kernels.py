@@ -244,3 +244,15 @@ def test_linear_is_untouched_by_kernels(xp, rng):
     close(
         layer.forward(xp.asarray(x)), ref.linear_forward(x, *map(to_numpy, layer.params.values()))
     )
+
+
+@pytest.mark.parametrize("g,m,k,n", [(1, 5, 37, 23), (2, 3, 8, 41), (3, 4, 50, 2)])
+def test_split_gemms_equal_matmul(monkeypatch, rng, g, m, k, n):
+    """conv's CPU GEMMs split over threads (kernels/gemm.py) give numpy.matmul's product."""
+    gemm = kernels.gemm_kernels()
+    monkeypatch.setattr(gemm, "MIN_FLOPS", 0)  # split even these tiny products
+    a, b = rng.standard_normal((g, m, k)), rng.standard_normal((g, k, n))
+    close(gemm.matmul_cols(a, b), a @ b, 1e-12)
+    close(gemm.matmul_sum(a, b), a @ b, 1e-12)
+    bt = np.ascontiguousarray(b.transpose(0, 2, 1)).transpose(0, 2, 1)  # conv's transposed view
+    close(gemm.matmul_sum(a, bt), a @ b, 1e-12)
