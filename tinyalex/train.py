@@ -46,6 +46,9 @@ RUN_SETTINGS = (
 )
 
 
+DEFAULT_LR = {"alexnet": 0.01, "cifar": 0.002}
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr (and exit code 2), not usage + error."""
 
@@ -59,9 +62,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", choices=sorted(MODELS), default="cifar")
     p.add_argument("--data", choices=DATASETS, default="synthetic")
     p.add_argument("--data-dir", default=None, help="where the dataset's files are")
-    p.add_argument("--epochs", type=int, default=8, help="total epochs (also when resuming)")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (also when resuming)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="initial learning rate (default: the paper's 0.01 for alexnet; 0.002 for "
+        "the CIFAR net, whose He-initialised hidden layers see pixel-scale inputs)",
+    )
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument(
@@ -94,6 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr is None:
+        args.lr = DEFAULT_LR[args.model]
     if args.lr <= 0:
         p.error("--lr must be positive")
     return args

@@ -128,11 +128,11 @@ def draw_scenes(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     s = {"label": rng.permutation(np.arange(n) % len(CLASSES))}  # exactly balanced
     s["background"] = rng.random((n, 3, 3, 3), dtype=np.float32)  # colours on a 3x3 grid
     s["detail"] = rng.uniform(-1, 1, (n, 3, 8, 8)).astype(np.float32)  # finer, on 8x8
-    s["detail_amount"] = rng.uniform(0.05, 0.25, n)
+    s["detail_amount"] = rng.uniform(0.05, 0.2, n)
     s["clutter"] = rng.random((n, 2, 6, 6), dtype=np.float32)  # two blob layers
-    s["clutter_level"] = rng.uniform(0.55, 0.85, (n, 2))  # higher: fewer, smaller blobs
+    s["clutter_level"] = rng.uniform(0.65, 0.9, (n, 2))  # higher: fewer, smaller blobs
     s["clutter_colour"] = rng.random((n, 2, 3))
-    s["radius"] = rng.uniform(0.38, 0.72, n)
+    s["radius"] = rng.uniform(0.45, 0.8, n)
     s["centre"] = rng.uniform(-1, 1, (n, 2)) * (1 - 0.8 * s["radius"])[:, None]
     s["angle"] = rng.uniform(0, 2 * np.pi, n)
     tilted = np.isin(s["label"], SLIGHTLY_TILTED)
@@ -146,8 +146,8 @@ def draw_scenes(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     direction = rng.normal(size=(n, 3))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     mean_background = s["background"].mean(axis=(2, 3))
-    s["colour"] = np.clip(mean_background + direction * rng.uniform(0.3, 0.9, (n, 1)), 0, 1)
-    s["noise"] = rng.uniform(0.03, 0.15, n)
+    s["colour"] = np.clip(mean_background + direction * rng.uniform(0.4, 0.9, (n, 1)), 0, 1)
+    s["noise"] = rng.uniform(0.02, 0.1, n)
     return s
 
 
