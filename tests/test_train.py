@@ -180,3 +180,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, m
 
 def _no_network(*args, **kwargs):
     raise OSError("network disabled in tests")
+
+
+def test_channel_normalisation_and_step_schedule(tmp_path, capsys):
+    rc, out = run(
+        tmp_path,
+        "c",
+        "--epochs",
+        "2",
+        "--normalize",
+        "channel",
+        "--schedule",
+        "step",
+        "--milestones",
+        "1",
+        "--lr",
+        "0.004",
+    )
+    assert rc == 0
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["lr"] for r in rows] == pytest.approx([0.004, 0.0004])
+    data = checkpoint.load(out / "checkpoint.npz")["data"]
+    assert data["mean"].shape == (3,) and data["std"].shape == (3,) and data["std"].min() > 1
+    assert evaluate.main([str(out / "checkpoint.npz"), "--limit", "10"]) == 0
+    assert "top-1 error" in capsys.readouterr().out

@@ -31,18 +31,14 @@ def main(argv=None) -> int:
         meta, config = ckpt["meta"], ckpt["meta"]["config"]
         name = args.data or config["data"]
         data_dir = args.data_dir or (config["data_dir"] if name == config["data"] else None)
-        data = load_dataset(
-            name, data_dir=data_dir, size=ckpt["data"]["mean"].shape[-1], seed=config["seed"]
-        )
+        data = load_dataset(name, data_dir=data_dir, size=meta["stored_size"], seed=config["seed"])
         if data.num_classes != len(meta["classes"]):
             raise DataError(
                 f"{name} has {data.num_classes} classes but the checkpoint was "
                 f"trained on {len(meta['classes'])}"
             )
         model = restore_model(ckpt, args.backend)
-        view = eval_transform(
-            meta, args.crops, get_module(args.backend).asarray(ckpt["data"]["mean"])
-        )
+        view = eval_transform(meta, ckpt["data"], args.crops)
         x, y = data.val_x[: args.limit], data.val_y[: args.limit]
         result = score(model, x, y, view, args.batch_size, args.backend)
     except (BackendError, DataError, checkpoint.CheckpointError, ValueError) as e:

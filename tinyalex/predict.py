@@ -27,15 +27,14 @@ def main(argv=None) -> int:
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
     args = p.parse_args(argv)
     try:
-        xp = get_module(args.backend)
+        get_module(args.backend)  # fails here, clearly, if the backend cannot run
         ckpt = checkpoint.load(args.checkpoint)
         for path in args.images:
             if not Path(path).is_file():
                 raise DataError(f"image {path} not found")
-        mean = ckpt["data"]["mean"]
-        x = decode([Path(path) for path in args.images], mean.shape[-1])
+        x = decode([Path(path) for path in args.images], ckpt["meta"]["stored_size"])
         model = restore_model(ckpt, args.backend)
-        view = eval_transform(ckpt["meta"], args.crops, xp.asarray(mean))
+        view = eval_transform(ckpt["meta"], ckpt["data"], args.crops)
         probs = to_numpy(predict_probs(model, to_device(x.astype(np.float32), args.backend), view))
     except (BackendError, DataError, checkpoint.CheckpointError, ValueError) as e:
         print(f"python -m tinyalex.predict: error: {e}", file=sys.stderr)

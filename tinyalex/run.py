@@ -24,10 +24,14 @@ def restore_model(ckpt: dict, backend: str = "numpy") -> Model:
     return model.to(backend)
 
 
-def eval_transform(ckpt_or_meta: dict, crops: int, mean):
-    """The preset's evaluation view(s) for a run: callable batch -> (crops, N, C, s, s)."""
-    meta = ckpt_or_meta.get("meta", ckpt_or_meta)
-    return make_eval(meta["config"]["augment"], meta["crop_size"], mean=mean, crops=crops)
+def eval_transform(meta: dict, norm: dict, crops: int):
+    """The run's evaluation view(s): callable batch -> (crops, N, C, s, s).
+
+    meta: a checkpoint's meta (its augment preset and crop size); norm: its data arrays
+    (``mean``, and ``std`` when the run standardised each channel).
+    """
+    preset, crop = meta["config"]["augment"], meta["crop_size"]
+    return make_eval(preset, crop, mean=norm["mean"], std=norm.get("std"), crops=crops)
 
 
 def predict_probs(model: Model, batch, view) -> np.ndarray:

@@ -23,10 +23,10 @@ import numpy as np
 from . import checkpoint
 from .augment import PRESETS, make_pipeline, pca_colour_stats
 from .backend import BACKENDS, BackendError, get_module, to_device
-from .data import DATASETS, BatchLoader, DataError, load_dataset, mean_image
+from .data import DATASETS, BatchLoader, DataError, channel_stats, load_dataset, mean_image
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, build
-from .optim import SGD, ReduceOnPlateau
+from .optim import SGD, ReduceOnPlateau, StepSchedule
 from .run import STORED_SIZE, eval_transform, restore_model, score
 
 # Settings a resumed run takes from its checkpoint rather than from the command line.
@@ -94,6 +94,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="stored image side, cropped to the model's input (default: 256 for "
         "alexnet, the dataset's own for cifar)",
     )
+    p.add_argument(
+        "--normalize",
+        choices=("pixel-mean", "channel"),
+        default="pixel-mean",
+        help="subtract the paper's per-pixel mean image, or standardise each channel",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("plateau", "step"),
+        default="plateau",
+        help="lr /10 when the validation error stalls (the paper's), or at --milestones",
+    )
+    p.add_argument(
+        "--milestones",
+        type=lambda v: [int(e) for e in v.split(",")],
+        default=[],
+        help="epochs after which the step schedule divides lr by 10, e.g. 30,60",
+    )
     p.add_argument("--eval-crops", type=int, choices=(1, 10), default=1)
     p.add_argument("--limit", type=int, default=None, help="use the first N training images")
     p.add_argument("--val-limit", type=int, default=None, help="use the first N validation images")
@@ -154,39 +172,46 @@ class Trainer:
 
         if resumed:
             self.model = restore_model(resumed, args.backend)
-            self.mean, pca = (
-                resumed["data"]["mean"],
-                (resumed["data"]["pca_eigvals"], resumed["data"]["pca_eigvecs"]),
-            )
+            self.norm = resumed["data"]
         else:
             config = {"num_classes": self.data.num_classes, "seed": args.seed}
             if args.model == "alexnet":
                 config["init"] = args.init
             self.model = build(args.model, **config).to(args.backend)
-            self.mean = mean_image(self.data.train_x)
-            pca = pca_colour_stats(self.data.train_x, seed=args.seed)
-        self.pca = pca
+            self.norm = normalisation_stats(self.data.train_x, args.normalize, args.seed)
         crop = self.model.input_size
         if self.data.image_size < crop:
             raise DataError(
                 f"images are {self.data.image_size}px but the model needs {crop}px "
                 f"crops; pass --image-size {crop} or more"
             )
-        mean_dev = to_device(self.mean, args.backend)
+        # Host arrays: the augmentation steps copy them to the batch's device once.
+        norm = self.norm
+        eigvecs = norm["pca_eigvecs"]
+        if "std" in norm:  # standardised inputs: the colour shift is divided by std too
+            eigvecs = eigvecs / norm["std"][:, None]
         self.train_view = make_pipeline(
-            args.augment, crop, mean=mean_dev, pca=tuple(to_device(a, args.backend) for a in pca)
+            args.augment,
+            crop,
+            mean=norm["mean"],
+            std=norm.get("std"),
+            pca=(norm["pca_eigvals"], eigvecs),
         )
         self.meta_base = {
             "config": _config_of(args),
             "crop_size": crop,
+            "stored_size": self.data.image_size,
             "classes": list(self.data.classes),
             "data_description": self.data.description,
             "model": {"name": args.model, "config": self.model.config},
         }
-        self.eval_view = eval_transform(self.meta_base, args.eval_crops, mean_dev)
+        self.eval_view = eval_transform(self.meta_base, norm, args.eval_crops)
 
         self.opt = SGD(self.model, args.lr, args.momentum, args.weight_decay)
-        self.schedule = ReduceOnPlateau(self.opt, patience=args.patience, max_drops=3)
+        if args.schedule == "plateau":
+            self.schedule = ReduceOnPlateau(self.opt, patience=args.patience, max_drops=3)
+        else:
+            self.schedule = StepSchedule(self.opt, args.milestones)
         self.epoch, self.batch = 0, 0  # completed epochs; batches done in the next one
         if resumed:
             self.opt.load_state_dict(resumed["optimizer"])
@@ -229,12 +254,11 @@ class Trainer:
             "scheduler": self.schedule.state_dict(),
             "dropout_rng": dropout,
         }
-        data = {"mean": self.mean, "pca_eigvals": self.pca[0], "pca_eigvecs": self.pca[1]}
         return checkpoint.save(
             self.out / "checkpoint.npz",
             params=self.model.params,
             optimizer=self.opt.state_dict(),
-            data=data,
+            data=self.norm,
             meta=meta,
         )
 
@@ -316,7 +340,7 @@ class Trainer:
                     args.backend,
                 )
                 self.epoch, self.batch = self.epoch + 1, 0
-                dropped = self.schedule.step(val["top1_error"])
+                dropped = self.schedule.step(val["top1_error"], epoch=self.epoch)
                 record = {
                     "epoch": self.epoch,
                     "lr": lr,
@@ -344,6 +368,21 @@ class Trainer:
             f"{self.out / 'curves.png'}"
         )
         return 0
+
+
+def normalisation_stats(x_uint8, normalize: str, seed: int) -> dict:
+    """What the input pipeline subtracts (and divides by), and the PCA colour statistics.
+
+    "pixel-mean": the paper's per-pixel mean image (3, H, W) (P §2); "channel": per-channel
+    mean and std (3,). Both in 0..255 pixel units, from the training set.
+    """
+    if normalize == "pixel-mean":
+        stats = {"mean": mean_image(x_uint8)}
+    else:
+        mean, std = channel_stats(x_uint8)
+        stats = {"mean": mean, "std": std}
+    eigvals, eigvecs = pca_colour_stats(x_uint8, seed=seed)
+    return {**stats, "pca_eigvals": eigvals, "pca_eigvecs": eigvecs}
 
 
 def _config_of(args) -> dict:

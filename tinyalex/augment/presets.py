@@ -20,7 +20,9 @@ all         geometric + Sometimes(0.3, lens k1 ±0.15) + brightness ±32 +   pap
             contrast 0.7-1.3 (before PCA colour)
 =========== ============================================================= ====================
 
-Steps marked SubtractMean/PCAColour are left out when ``mean``/``pca`` is None. Warps run on
+Steps marked SubtractMean/PCAColour are left out when ``mean``/``pca`` is None. With ``std``
+(per-channel, (C,)) and a per-channel ``mean``, SubtractMean becomes Standardize: the
+per-channel mean/std option instead of the paper's mean image. Warps run on
 the mean-subtracted, uncropped image, so their ``fill=0`` is the mean colour and the crop sees
 fewer filled corners.
 """
@@ -33,7 +35,7 @@ from .compose import Compose, Sometimes
 from .crop import CenterCrop, RandomCrop, ten_crop
 from .flip import RandomFlip
 from .lens import RandomLensDistortion
-from .normalize import PerImageStandardization, SubtractMean
+from .normalize import PerImageStandardization, Standardize, SubtractMean
 from .pca_colour import PCAColour
 from .photometric import RandomBrightness, RandomContrast
 
@@ -57,17 +59,22 @@ def small_affine():
     return RandomAffine(parts)
 
 
-def _mean_steps(mean):
-    return [] if mean is None else [SubtractMean(mean)]
+def _mean_steps(mean, std=None):
+    """The paper's mean subtraction, or per-channel standardisation when ``std`` is given."""
+    if mean is None:
+        return []
+    return [SubtractMean(mean) if std is None else Standardize(mean, std)]
 
 
-def make_pipeline(preset: str, crop_size: int, *, mean=None, pca=None, train: bool = True):
+def make_pipeline(
+    preset: str, crop_size: int, *, mean=None, std=None, pca=None, train: bool = True
+):
     """A callable ``(batch, rng) -> batch`` for ``preset`` (see the table in the module doc)."""
     _check_preset(preset)
     if not train or preset == "none":
         if preset == "tf":
             return Compose([CenterCrop(crop_size), PerImageStandardization()])
-        return Compose(_mean_steps(mean) + [CenterCrop(crop_size)])
+        return Compose(_mean_steps(mean, std) + [CenterCrop(crop_size)])
     if preset == "tf":
         return Compose(
             [
@@ -78,7 +85,7 @@ def make_pipeline(preset: str, crop_size: int, *, mean=None, pca=None, train: bo
                 PerImageStandardization(),
             ]
         )
-    steps = _mean_steps(mean)
+    steps = _mean_steps(mean, std)
     if preset in ("geometric", "all"):
         steps.append(Sometimes(0.5, small_affine()))
     if preset == "all":
@@ -91,7 +98,7 @@ def make_pipeline(preset: str, crop_size: int, *, mean=None, pca=None, train: bo
     return Compose(steps)
 
 
-def make_eval(preset: str, crop_size: int, *, mean=None, crops: int = 1):
+def make_eval(preset: str, crop_size: int, *, mean=None, std=None, crops: int = 1):
     """A callable ``batch -> (crops, N, C, s, s)``: 1 = the preset's eval view; 10 = ten-crop.
 
     With 10 crops the views come in ``crop.TEN_CROP_ORDER``; average the softmax over axis 0.
@@ -100,10 +107,10 @@ def make_eval(preset: str, crop_size: int, *, mean=None, crops: int = 1):
     if crops not in (1, 10):
         raise ValueError(f"crops must be 1 or 10; got {crops}")
     if crops == 1:
-        single = make_pipeline(preset, crop_size, mean=mean, train=False)
+        single = make_pipeline(preset, crop_size, mean=mean, std=std, train=False)
         return lambda batch: single(batch, None)[None]
 
-    before = Compose([] if preset == "tf" else _mean_steps(mean))
+    before = Compose([] if preset == "tf" else _mean_steps(mean, std))
 
     def evaluate(batch):
         views = ten_crop(before(batch), crop_size)  # (10, N, C, s, s)
