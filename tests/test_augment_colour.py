@@ -106,3 +106,16 @@ def test_pca_colour_stats_recovers_known_covariance():
         np.testing.assert_allclose(eigvals, sd**2 + 1 / 12, rtol=0.05)  # + rounding's 1/12
         np.testing.assert_allclose(np.abs(eigvecs.T @ vecs), np.eye(3), atol=0.03)
         np.testing.assert_allclose(eigvecs @ np.diag(eigvals) @ eigvecs.T, cov, atol=0.05 * 1600)
+
+
+def test_pca_colour_on_grey_images_stays_finite_and_grey():
+    """Grey images (Fashion-MNIST as RGB) have a rank-1 colour covariance."""
+    from tinyalex.augment import PCAColour, pca_colour_stats
+
+    grey = np.random.default_rng(0).integers(0, 256, (40, 1, 8, 8), dtype=np.uint8)
+    eigvals, eigvecs = pca_colour_stats(np.repeat(grey, 3, axis=1))
+    assert np.all(eigvals >= 0) and eigvals[0] > 100 * max(eigvals[1], 1e-9)
+    out = PCAColour(eigvals, eigvecs)(np.zeros((5, 3, 2, 2), np.float32), np.random.default_rng(1))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[:, 0], out[:, 1], atol=1e-4)  # the same shift in R, G, B
+    np.testing.assert_allclose(out[:, 1], out[:, 2], atol=1e-4)

@@ -285,10 +285,15 @@ class Trainer:
             logits = self.model.forward(xb, train=True)
             loss = float(self.loss_fn.forward(logits, yb))
             if not np.isfinite(loss):
+                path = self.out / "checkpoint.npz"
+                kept = (
+                    f"the last good checkpoint is kept in {path}"
+                    if path.exists()
+                    else "no checkpoint was written yet"
+                )
                 raise FloatingPointError(
                     f"loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
-                    f"stopped. The last good checkpoint is kept in {self.out / 'checkpoint.npz'}"
-                    f" (try a lower --lr than {self.opt.lr:g})"
+                    f"stopped: {kept} (try a lower --lr than {self.opt.lr:g})"
                 )
             self.model.backward(self.loss_fn.backward())
             self.opt.step()

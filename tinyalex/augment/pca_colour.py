@@ -54,6 +54,8 @@ def pca_colour_stats(x_uint8, max_pixels: int = 1_000_000, seed: int = 0):
         pixels = x[i, :, yy, xx]  # (max_pixels, 3)
     cov = np.cov(pixels.astype(np.float64), rowvar=False)
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
+    # A covariance has no negative variances; grey images (rank 1) give -1e-13 by rounding.
+    eigvals = np.clip(eigvals, 0.0, None)
     order = np.argsort(eigvals)[::-1]
     return eigvals[order], eigvecs[:, order]
 
@@ -67,7 +69,7 @@ class PCAColour:
     """
 
     def __init__(self, eigvals, eigvecs, std: float = 0.1, sqrt_eigvals: bool = True):
-        eigvals = np.asarray(eigvals, dtype=np.float64)
+        eigvals = np.clip(np.asarray(eigvals, dtype=np.float64), 0.0, None)
         self.scale = np.sqrt(eigvals) if sqrt_eigvals else eigvals
         self.eigvecs = np.asarray(eigvecs, dtype=np.float64)
         self.std, self.sqrt_eigvals = std, sqrt_eigvals
