@@ -237,13 +237,88 @@ def test_every_cuda_kernel_compiles_to_ptx(tmp_path):
         assert name in text
 
 
-def test_linear_is_untouched_by_kernels(xp, rng):
-    """Linear is one GEMM either way; checked here so a 'fast' Linear would be noticed."""
-    layer = Linear(5, 3, dtype=np.float64, rng=rng).to(backend_of(xp))
-    x = rng.standard_normal((4, 5))
-    close(
-        layer.forward(xp.asarray(x)), ref.linear_forward(x, *map(to_numpy, layer.params.values()))
-    )
+@pytest.mark.parametrize("n,i,o", [(4, 5, 3), (7, 40, 33)])
+def test_linear_split_gemms_equal_plain_and_reference(monkeypatch, xp, rng, n, i, o):
+    """Linear's CPU fast path splits its three products over threads; same numbers."""
+    monkeypatch.setattr(kernels.gemm_kernels(), "MIN_FLOPS", 0)  # split even these
+    layer = Linear(i, o, dtype=np.float64, rng=rng)
+    layer.params["b"] = rng.standard_normal(o)
+    layer.to(backend_of(xp))
+    x, dy = rng.standard_normal((n, i)), rng.standard_normal((n, o))
+    y, dx, grads = same_both_ways(layer, xp.asarray(x), xp.asarray(dy), tol=1e-12)
+    W, b = map(to_numpy, (layer.params["W"], layer.params["b"]))
+    close(y, ref.linear_forward(x, W, b))
+    close(dx, dy @ W.T)
+    close(grads["W"], x.T @ dy)
+    close(grads["b"], dy.sum(axis=0))
+
+
+def _first_layer_nets(rng):
+    """(model, input shape): conv first, Linear first, and parameter-free layers first."""
+    f64 = {"dtype": np.float64, "rng": rng}
+    return [
+        (
+            Sequential(Conv2D(3, 4, 3, padding=1, **f64), ReLU(), Conv2D(4, 2, 3, **f64)),
+            (2, 3, 6, 6),
+        ),
+        (Sequential(Linear(5, 4, **f64), ReLU(), Linear(4, 3, **f64)), (3, 5)),
+        (Sequential(ReLU(), MaxPool2D(2, 2), Conv2D(3, 2, 3, padding=1, **f64)), (2, 3, 6, 6)),
+    ]
+
+
+def test_backward_without_input_grad_fills_the_same_grads(xp, rng):
+    """Sequential.backward(dy, input_grad=False): None, and every grad as the full backward."""
+    for model, shape in _first_layer_nets(rng):
+        model.to(backend_of(xp))
+        x = xp.asarray(rng.standard_normal(shape))
+        y = model.forward(x)
+        dy = xp.asarray(rng.standard_normal(y.shape))
+        assert model.backward(dy).shape == x.shape
+        full = {k: g.copy() for k, g in model.grads.items()}
+        model.zero_grads()
+        model.forward(x)
+        assert model.backward(dy, input_grad=False) is None
+        for k, g in model.grads.items():
+            close(g, full[k], 0)
+    # a single layer keeps the contract: dx by default, None when asked not to compute it
+    conv = Conv2D(2, 2, 3, dtype=np.float64, rng=rng).to(backend_of(xp))
+    x = xp.asarray(rng.standard_normal((1, 2, 4, 4)))
+    conv.forward(x)
+    assert conv.backward(xp.ones((1, 2, 2, 2)), input_grad=False) is None
+    assert Sequential(ReLU()).backward(xp.ones(3), input_grad=False) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_fused_update_equals_plain_bit_for_bit(xp, rng, dtype):
+    """optim.SGD's fused kernel does the plain path's operations in the same order."""
+    from tinyalex.optim import SGD
+
+    nets = []
+    for _ in range(2):
+        net = Sequential(
+            Conv2D(3, 4, 3, dtype=dtype, rng=0), Linear(5, 70_000, dtype=dtype, rng=0)
+        ).to(backend_of(xp))
+        nets.append((net, SGD(net, lr=0.01, momentum=0.9, weight_decay=5e-4)))
+    for step in range(3):
+        grads = {
+            k: rng.standard_normal(p.shape).astype(dtype) for k, p in nets[0][0].params.items()
+        }
+        for (net, opt), fast in zip(nets, (True, False), strict=True):
+            for name, layer in net.named_layers():
+                layer.grads.update(
+                    {
+                        k[len(name) + 1 :]: xp.asarray(g)
+                        for k, g in grads.items()
+                        if k.startswith(name + ".")
+                    }
+                )
+            opt.lr = 0.01 if step < 2 else 0.001
+            opt.step(fast=fast)
+    (fast_net, fast_opt), (plain_net, plain_opt) = nets
+    tol = 0 if xp is np else 1e-6  # nvcc may fuse a multiply-add on the GPU
+    for k in fast_net.params:
+        close(fast_net.params[k], plain_net.params[k], tol)
+        close(fast_opt.velocity[k], plain_opt.velocity[k], tol)
 
 
 @pytest.mark.parametrize("g,m,k,n", [(1, 5, 37, 23), (2, 3, 8, 41), (3, 4, 50, 2)])
@@ -256,3 +331,5 @@ def test_split_gemms_equal_matmul(monkeypatch, rng, g, m, k, n):
     close(gemm.matmul_sum(a, b), a @ b, 1e-12)
     bt = np.ascontiguousarray(b.transpose(0, 2, 1)).transpose(0, 2, 1)  # conv's transposed view
     close(gemm.matmul_sum(a, bt), a @ b, 1e-12)
+    close(gemm.matmul2d(a[0], bt[0]), a[0] @ b[0], 1e-12)
+    close(gemm.matmul2d(b[0].T, a[0].T), (a[0] @ b[0]).T, 1e-12)  # transposed views

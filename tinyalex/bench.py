@@ -101,7 +101,7 @@ class TinyalexRunner:
         else:
             logits = self.model.forward(self.x, train=True)
             self.loss.forward(logits, self.labels)
-            self.model.backward(self.loss.backward())
+            self.model.backward(self.loss.backward(), input_grad=False)  # images need no dx
             self.opt.step()
             out = logits
         backend.synchronize(out)
@@ -125,9 +125,14 @@ class TinyalexRunner:
         dy = self.loss.backward()
         sync(dy)
         times["loss"] = [time.perf_counter() - t0, 0.0]
-        for name, layer in reversed(self.model.named_layers()):
+        layers = self.model.named_layers()
+        first = next(i for i, (_, layer) in enumerate(layers) if layer.params)
+        for name, layer in reversed(layers[first:]):  # as Sequential.backward(input_grad=False)
             t0 = time.perf_counter()
-            dy = layer.backward(dy)
+            if layer is layers[first][1]:
+                layer.backward(dy, input_grad=False)
+            else:
+                dy = layer.backward(dy)
             sync(dy)
             times[name][1] = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import array_module, to_device
+from . import kernels
+from .backend import array_module, is_cupy_array, to_device
 
 
 class SGD:
@@ -45,20 +46,44 @@ class SGD:
         self.model, self.lr, self.momentum = model, float(lr), float(momentum)
         self.weight_decay, self.decay_biases = float(weight_decay), decay_biases
         self.velocity = {k: array_module(p).zeros_like(p) for k, p in model.params.items()}
+        self._scratch: dict = {}  # the plain path's product buffer, reused every step
 
     def decays(self, name: str, p) -> bool:
         return self.decay_biases or p.ndim > 1
 
-    def step(self) -> None:
+    def step(self, fast: bool | None = None) -> None:
+        """One update of every parameter, in place.
+
+        Plain path: four in-place array operations per parameter, the products written
+        into one reusable scratch buffer (no temporaries per step). Fast path (``fast``
+        as in tinyalex.kernels.use_fast): one fused kernel pass per parameter (numba on the
+        CPU, CUDA on CuPy) doing the same operations in the same order and dtype.
+        """
         params, grads = self.model.params, self.model.grads
         for name, w in params.items():
-            v = self.velocity[name]
+            v, g = self.velocity[name], grads[name]
             wd = self.weight_decay if self.decays(name, w) else 0.0
+            if _fusable(w, v, g) and kernels.use_fast(w, fast):
+                kern = kernels.cuda_kernels() if is_cupy_array(w) else kernels.numba_kernels()
+                kern.sgd_update(w, v, g, self.momentum, wd * self.lr, self.lr)
+                continue
+            tmp = self._scratch_like(w)
             v *= self.momentum
             if wd:
-                v -= (wd * self.lr) * w
-            v -= self.lr * grads[name]
+                array_module(w).multiply(w, wd * self.lr, out=tmp)
+                v -= tmp
+            array_module(w).multiply(g, self.lr, out=tmp)
+            v -= tmp
             w += v
+
+    def _scratch_like(self, w):
+        """A view of shape w.shape into one buffer per (backend, dtype), grown as needed."""
+        xp = array_module(w)
+        key = (xp.__name__, w.dtype.str)
+        buf = self._scratch.get(key)
+        if buf is None or buf.size < w.size:
+            buf = self._scratch[key] = xp.empty(w.size, dtype=w.dtype)
+        return buf[: w.size].reshape(w.shape)
 
     def state_dict(self) -> dict:
         """Plain arrays and floats, ready for a checkpoint."""
@@ -74,6 +99,17 @@ class SGD:
             if tuple(v.shape) != tuple(p.shape):
                 raise ValueError(f"velocity.{name}: shape {tuple(v.shape)} != {tuple(p.shape)}")
             self.velocity[name] = to_device(np.asarray(v, dtype=p.dtype), _backend_of(p))
+
+
+def _fusable(w, v, g) -> bool:
+    """The fused kernel takes C-contiguous arrays of one dtype and shape."""
+    return (
+        w.flags.c_contiguous
+        and v.flags.c_contiguous
+        and g.flags.c_contiguous
+        and w.dtype == v.dtype == g.dtype
+        and w.shape == v.shape == g.shape
+    )
 
 
 def _backend_of(p) -> str:

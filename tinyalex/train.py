@@ -295,7 +295,7 @@ class Trainer:
                     f"loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
                     f"stopped: {kept} (try a lower --lr than {self.opt.lr:g})"
                 )
-            self.model.backward(self.loss_fn.backward())
+            self.model.backward(self.loss_fn.backward(), input_grad=False)
             self.opt.step()
             self.batch += 1
             losses += loss * len(yb)

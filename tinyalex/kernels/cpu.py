@@ -403,3 +403,32 @@ def relu_backward(dy, y):
     dx = np.empty_like(y)
     _launch(_relu_backward, y.size, dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
     return dx
+
+
+# --------------------------------------------------------------------------- SGD
+@_pjit
+def _sgd_update(g, m, wdlr, lr, v, w):
+    # The paper's rule, in the order the plain optim.SGD rounds it:
+    # v <- ((m v) - (wd lr) w) - lr g ;  w <- w + v. The scalars come in the arrays' dtype,
+    # so float32 parameters are updated in float32 arithmetic as NumPy does.
+    for e in numba.prange(w.size):
+        t = m * v[e]
+        t = t - wdlr * w[e]
+        t = t - lr * g[e]
+        v[e] = t
+        w[e] = w[e] + t
+
+
+def sgd_update(w, v, g, momentum: float, wd_lr: float, lr: float) -> None:
+    """In place, one pass: v = momentum v - wd_lr w - lr g; w += v (C-contiguous, one dtype)."""
+    T = w.dtype.type
+    _launch(
+        _sgd_update,
+        w.size,
+        g.reshape(-1),
+        T(momentum),
+        T(wd_lr),
+        T(lr),
+        v.reshape(-1),
+        w.reshape(-1),
+    )

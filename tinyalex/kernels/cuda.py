@@ -259,6 +259,19 @@ __global__ void relu_backward(const T* __restrict__ dy, const T* __restrict__ y,
                               T* __restrict__ dx, const I total) {
   GRID_STRIDE_LOOP(idx, total) { dx[idx] = y[idx] > T(0) ? dy[idx] : T(0); }
 }
+
+// The paper's SGD, in place: v <- m v - wdlr w - lr g; w <- w + v (the plain code's order).
+template <typename T, typename I>
+__global__ void sgd_update(const T* __restrict__ g, T* __restrict__ v, T* __restrict__ w,
+                           const I total, const T m, const T wdlr, const T lr) {
+  GRID_STRIDE_LOOP(idx, total) {
+    T t = m * v[idx];
+    t = t - wdlr * w[idx];
+    t = t - lr * g[idx];
+    v[idx] = t;
+    w[idx] = w[idx] + t;
+  }
+}
 """
 
 KERNELS = (
@@ -272,6 +285,7 @@ KERNELS = (
     "lrn_backward",
     "relu_forward",
     "relu_backward",
+    "sgd_update",
 )
 _CTYPES = {"float32": "float", "float64": "double"}
 _ITYPES = ("int", "long long")
@@ -298,6 +312,7 @@ def instantiations() -> str:
         "lrn_backward": "const T*, const T*, const T*, const T*, T*, I, int, int, int, int, T",
         "relu_forward": "const T*, T*, I",
         "relu_backward": "const T*, const T*, T*, I",
+        "sgd_update": "const T*, T*, T*, I, T, T, T",
     }
     lines = []
     for name in KERNELS:
@@ -456,3 +471,9 @@ def relu_backward(dy, y):
     dx = cupy.empty_like(y)
     _launch("relu_backward", y.dtype, y.size, y.size, (dy, y, dx), ())
     return dx
+
+
+def sgd_update(w, v, g, momentum: float, wd_lr: float, lr: float) -> None:
+    """In place, one pass: v = momentum v - wd_lr w - lr g; w += v."""
+    T = w.dtype.type
+    _launch("sgd_update", w.dtype, w.size, w.size, (g, v, w), (T(momentum), T(wd_lr), T(lr)))

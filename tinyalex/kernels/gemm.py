@@ -131,3 +131,8 @@ def matmul_sum(a, b):
     for p in partial[1:]:
         out += p
     return out
+
+
+def matmul2d(a, b):
+    """a (M, K) @ b (K, N) -> (M, N), the N columns split over threads (Linear's products)."""
+    return matmul_cols(a[None], b[None])[0]

@@ -161,7 +161,9 @@ class Conv2D(Layer):
         self._cache = (cols, x.shape, fast) if train else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad: bool = True):
+        """Fills grads W and b; returns dx, or None with ``input_grad=False`` (conv1 on
+        images: the dx GEMM and col2im are skipped, see Sequential.backward)."""
         cols, x_shape, fast = self._take_cache()
         xp = array_module(dy)
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
@@ -176,13 +178,19 @@ class Conv2D(Layer):
             dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
             db = dy.sum(axis=(0, 2, 3))
         Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)
-        if fast and xp is np:  # split over threads by us (kernels/gemm.py)
-            gemm = kernels.gemm_kernels()
-            dW = gemm.matmul_sum(dyg, cols.transpose(0, 2, 1))
+        split = fast and xp is np  # CPU GEMMs split over threads by us (kernels/gemm.py)
+        gemm = kernels.gemm_kernels() if split else None
+        dW = (
+            gemm.matmul_sum(dyg, cols.transpose(0, 2, 1))
+            if split
+            else dyg @ cols.transpose(0, 2, 1)
+        )
+        self.grads["W"] = dW.reshape(W.shape).astype(W.dtype, copy=False)
+        self.grads["b"] = db.astype(W.dtype, copy=False)
+        if not input_grad:
+            return None
+        if split:
             dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)
         else:
-            dW = dyg @ cols.transpose(0, 2, 1)
             dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
-        self.grads["W"] = dW.reshape(W.shape).astype(W.dtype)
-        self.grads["b"] = db.astype(W.dtype)
         return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=fast)

@@ -2,12 +2,19 @@
 
 Shapes: x (N, in_features); W (in_features, out_features); b (out_features,); y (N, out_features).
 Backward: dW = x^T @ dy, db = sum_n dy, dx = dy @ W^T.
+
+Fast path (NumPy arrays, unless ``layer.fast = False`` or ``TINYALEX_KERNELS=0``): the
+same three products, each split over threads along its output columns by us with
+single-threaded BLAS calls (tinyalex/kernels/gemm.py, as conv's GEMMs). The numbers are
+the same products either way; only who runs which columns changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
+from ..backend import array_module
 from .base import Layer, make_rng, normal
 
 
@@ -33,6 +40,7 @@ class Linear(Layer):
         w = normal(make_rng(rng), std, (in_features, out_features), dtype)
         self.params = {"W": w, "b": np.zeros(out_features, self.dtype)}
         self.zero_grads()
+        self.fast: bool | None = None  # None: split GEMMs where they run; False: plain @
 
     def _repr_args(self):
         return ("in_features", "out_features")
@@ -47,12 +55,24 @@ class Linear(Layer):
                 + (" (add a Flatten before it)" if x.ndim == 4 else "")
             )
         W = self.params["W"].astype(x.dtype, copy=False)
-        self._cache = x if train else None
-        return x @ W + self.params["b"].astype(x.dtype, copy=False)
+        matmul = self._matmul(x)
+        self._cache = (x, matmul) if train else None
+        y = matmul(x, W)
+        y += self.params["b"].astype(x.dtype, copy=False)  # in place: no second (N, out) array
+        return y
 
-    def backward(self, dy):
-        x = self._take_cache()
+    def backward(self, dy, input_grad: bool = True):
+        """Fills grads W and b; returns dx, or None with ``input_grad=False``."""
+        x, matmul = self._take_cache()
         W = self.params["W"]
-        self.grads["W"] = (x.T @ dy).astype(W.dtype, copy=False)
+        self.grads["W"] = matmul(x.T, dy).astype(W.dtype, copy=False)
         self.grads["b"] = dy.sum(axis=0).astype(W.dtype, copy=False)
-        return dy @ W.astype(dy.dtype, copy=False).T
+        if not input_grad:
+            return None
+        return matmul(dy, W.astype(dy.dtype, copy=False).T)
+
+    def _matmul(self, x):
+        """a @ b, split over threads on the CPU fast path."""
+        if array_module(x) is np and kernels.use_fast(x, self.fast):
+            return kernels.gemm_kernels().matmul2d
+        return np.matmul if array_module(x) is np else array_module(x).matmul

@@ -7,6 +7,8 @@ attribute if set (the models name layers as the paper does), else its index.
 
 from __future__ import annotations
 
+import inspect
+
 from ..backend import array_module
 from .base import Layer
 
@@ -77,8 +79,30 @@ class Sequential(Layer):
             x = layer.forward(x, train=train)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
+    def backward(self, dy, input_grad: bool = True):
+        """dL/dx through every layer, in reverse; fills each layer's grads.
+
+        ``input_grad=False``: the gradient with respect to the input is not wanted (a
+        batch of images needs none; PyTorch skips it the same way when the input does not
+        require grad). Backward then stops at the first layer with parameters, which fills
+        its grads but skips its own dx (conv1's col2im and one of its three GEMMs), and
+        returns None. The layers below it, holding no parameters, are not run.
+        """
+        layers = self.layers
+        stop = 0
+        if not input_grad:
+            with_params = [i for i, layer in enumerate(layers) if layer.params]
+            if not with_params:
+                return None
+            stop = with_params[0]
+        for i in range(len(layers) - 1, stop - 1, -1):
+            layer = layers[i]
+            if i == stop and not input_grad:
+                if _takes_input_grad(layer):
+                    layer.backward(dy, input_grad=False)
+                else:
+                    layer.backward(dy)
+                return None
             dy = layer.backward(dy)
         return dy
 
@@ -94,3 +118,8 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({name}) {layer!r}" for name, layer in self.named_layers())
         return f"Sequential(\n{inner}\n)"
+
+
+def _takes_input_grad(layer) -> bool:
+    """Whether ``layer.backward`` accepts ``input_grad`` (Conv2D, Linear, Sequential do)."""
+    return "input_grad" in inspect.signature(layer.backward).parameters
