@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, summary
+from .dataset import Dataset
 from .download import fetch
 from .errors import DataError
 from .paths import cache_root
@@ -156,12 +156,4 @@ def load_cifar10(*, data_dir=None, size=None, limit=None, download=True, cache_d
     if size is not None:
         train_x, val_x = resize_images(train_x, size), resize_images(val_x, size)
     classes = _class_names(files)
-    return Dataset(
-        name=NAME,
-        train_x=train_x,
-        train_y=train_y,
-        val_x=val_x,
-        val_y=val_y,
-        classes=classes,
-        description=summary(NAME, f"from {source}", train_x, val_x, len(classes)),
-    )
+    return Dataset.build(NAME, f"from {source}", train_x, train_y, val_x, val_y, classes)

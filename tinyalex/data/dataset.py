@@ -32,6 +32,13 @@ class Dataset:
     classes: list[str]
     description: str
 
+    @classmethod
+    def build(cls, name: str, source: str, train_x, train_y, val_x, val_y, classes) -> Dataset:
+        """A Dataset whose description is made from its arrays; ``source`` says where from."""
+        classes = list(classes)
+        description = summary(name, source, train_x, val_x, len(classes))
+        return cls(name, train_x, train_y, val_x, val_y, classes, description)
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

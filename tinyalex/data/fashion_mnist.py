@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, summary
+from .dataset import Dataset
 from .download import fetch, md5sum
 from .errors import DataError
 from .paths import cache_root
@@ -150,12 +150,4 @@ def load_fashion_mnist(
         train_x, train_y = train_x[:limit], train_y[:limit]
     train_x, val_x = _to_rgb(train_x, size), _to_rgb(val_x, size)
     source = f"from {next(iter(paths.values())).parent}"
-    return Dataset(
-        name=NAME,
-        train_x=train_x,
-        train_y=train_y,
-        val_x=val_x,
-        val_y=val_y,
-        classes=list(CLASSES),
-        description=summary(NAME, source, train_x, val_x, len(CLASSES)),
-    )
+    return Dataset.build(NAME, source, train_x, train_y, val_x, val_y, CLASSES)

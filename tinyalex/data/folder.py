@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, summary
+from .dataset import Dataset
 from .errors import DataError
 from .paths import cache_root
 
@@ -136,12 +136,4 @@ def load_folder(*, data_dir=None, size=None, limit=None, cache_dir=None) -> Data
         except OSError:
             pass  # a read-only cache only costs speed next time
     train_x, val_x = arrays["train_x"], arrays["val_x"]
-    return Dataset(
-        name=NAME,
-        train_x=train_x,
-        train_y=train_y,
-        val_x=val_x,
-        val_y=val_y,
-        classes=classes,
-        description=summary(NAME, f"from {root}", train_x, val_x, len(classes)),
-    )
+    return Dataset.build(NAME, f"from {root}", train_x, train_y, val_x, val_y, classes)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Dataset, summary
+from .dataset import Dataset
 
 NAME = "synthetic"
 CLASSES = [
@@ -259,12 +259,6 @@ def load_synthetic(
     size = NATIVE_SIZE if size is None else int(size)
     train_x, train_y = make_images(n_train, size, seed, TRAIN_STREAM, keep=limit)
     val_x, val_y = make_images(n_val, size, seed, VAL_STREAM)
-    return Dataset(
-        name=NAME,
-        train_x=train_x,
-        train_y=train_y,
-        val_x=val_x,
-        val_y=val_y,
-        classes=list(CLASSES),
-        description=summary(NAME, "embedded, nothing downloaded", train_x, val_x, len(CLASSES)),
+    return Dataset.build(
+        NAME, "embedded, nothing downloaded", train_x, train_y, val_x, val_y, CLASSES
     )
