@@ -22,7 +22,7 @@ import numpy as np
 
 from . import checkpoint
 from .augment import PRESETS, make_pipeline, pca_colour_stats
-from .backend import BACKENDS, BackendError, get_module, to_device
+from .backend import BACKENDS, BackendError, get_module, synchronize, to_device
 from .data import DATASETS, BatchLoader, DataError, channel_stats, load_dataset, mean_image
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, build
@@ -266,7 +266,7 @@ class Trainer:
         """One epoch of SGD; None if stopped early (the caller saves)."""
         from tqdm import tqdm
 
-        args, xp = self.args, self.xp
+        args = self.args
         self.loader.set_epoch(self.epoch, start_batch=self.batch)
         losses, errors, seen, t0 = 0.0, 0, 0, time.perf_counter()
         bar = tqdm(
@@ -304,7 +304,7 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
             if stop.requested:
                 return None
-        xp.cuda.get_current_stream().synchronize() if args.backend == "cupy" else None
+        synchronize()  # GPU work is queued: wait for it before reading the clock
         seconds = time.perf_counter() - t0
         return {
             "train_loss": losses / max(seen, 1),
