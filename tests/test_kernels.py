@@ -54,6 +54,8 @@ CONV_CASES = [
     (2, 4, 5, 1, 2, 2, 6, 5),  # conv2's shape: 5x5, pad 2, groups 2
     (3, 2, 11, 4, 0, 1, 19, 23),  # conv1's: 11x11, stride 4
     (2, 2, 3, 2, 3, 1, 4, 4),  # padding wider than the kernel reach: all-zero rows
+    (3, 6, 3, 1, 2, 3, 5, 7),  # stride 1, pad k-1 (a "full" conv), groups 3
+    (2, 3, 2, 1, 2, 1, 4, 5),  # stride 1, pad > k-1: dx by col2im even where the default is conv
 ]
 
 
@@ -86,6 +88,22 @@ def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w):
     close(dx, rdx)
     close(grads["W"], rdW)
     close(grads["b"], rdb)
+
+
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", [case for case in CONV_CASES if case[3] == 1])
+def test_conv_dx_by_convolution_equals_col2im(monkeypatch, rng, c, o, k, s, p, g, h, w):
+    """Stride 1 on the CPU: dx as a convolution of dy (the default) and by W^T dy + col2im."""
+    from tinyalex.layers import conv
+
+    layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((3, c, h, w))
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    dxs = []
+    for flag in (True, False):
+        monkeypatch.setattr(conv, "DX_BY_CONVOLUTION", flag)
+        dxs.append(run(layer, x, dy, True)[1])
+    close(dxs[0], dxs[1])
+    close(dxs[0], ref.conv_backward(dy, x, layer.params["W"], s, p, g)[0])
 
 
 def test_conv_workspace_reuse_keeps_each_step_right(xp, rng):

@@ -3,8 +3,10 @@
 Each kernel computes exactly what the plain NumPy code in ``tinyalex/layers`` computes
 (tests/test_kernels.py holds them equal), in one pass over memory and on all cores:
 
-- ``im2col`` / ``col2im``: conv's patch matrix and its adjoint, padding handled in the
-  index arithmetic instead of a padded copy; col2im writes NCHW directly (no transpose).
+- ``im2col`` / ``col2im``: conv's patch matrix and its adjoint. im2col is a strided view
+  of the zero-padded input copied by NumPy, split over threads (faster than a numba loop
+  for its short rows); col2im is a numba kernel with the padding in the index arithmetic,
+  writing NCHW directly (no transpose).
 - ``maxpool_forward`` / ``maxpool_backward``: one pass per plane, any window and stride
   (the paper's overlapping 3/2 included); the argmax is stored as the offset ``i*z + j``.
 - ``lrn_forward`` / ``lrn_backward``: the window sum over channels as a running sum
@@ -47,53 +49,50 @@ def _launch(kernel, work: int, *args):
 
 
 # --------------------------------------------------------------------------- im2col / col2im
-@_pjit
-def _im2col(x, k, s, pad, oh, ow, cols):
-    # cols[c, i, j, n, p, q] = x[n, c, s*p + i - pad, s*q + j - pad], 0 outside the image.
-    # One task per (c, i, j): it writes cols[c, i, j], a contiguous stretch, front to back.
-    # Flat indices and plain loops: the rows are short (OW), so per-row overhead counts.
-    n_, c_, h, w = x.shape
-    xf = x.reshape(x.size)
-    cf = cols.reshape(cols.size)
-    for t in numba.prange(c_ * k * k):
-        c = t // (k * k)
-        i = (t // k) % k
-        j = t % k
-        # q's for which the column s*q + j - pad lies inside [0, w): computed once.
-        q_lo = min(ow, max(0, (pad - j + s - 1) // s))
-        q_hi = max(q_lo, min(ow, (w - 1 + pad - j) // s + 1))
-        off = j - pad
-        out = t * n_ * oh * ow
-        for n in range(n_):
-            plane = (n * c_ + c) * h * w
-            for p in range(oh):
-                r = s * p + i - pad
-                if r < 0 or r >= h:
-                    for q in range(ow):
-                        cf[out + q] = 0
-                else:
-                    src = plane + r * w + off
-                    for q in range(q_lo):
-                        cf[out + q] = 0
-                    if s == 1:  # unit stride: a contiguous copy the compiler vectorises
-                        for q in range(q_lo, q_hi):
-                            cf[out + q] = xf[src + q]
-                    else:
-                        for q in range(q_lo, q_hi):
-                            cf[out + q] = xf[src + s * q]
-                    for q in range(q_hi, ow):
-                        cf[out + q] = 0
-                out += ow
-
-
 def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
-    """(N, C, H, W) -> cols (C, k, k, N, OH, OW); ``out`` is reused when it fits."""
-    n, c = x.shape[:2]
+    """(N, C, H, W) -> cols (C, k, k, N, OH, OW); ``out`` is reused when it fits.
+
+    Not a numba loop: every cols[c, i, j, n] is an (OH, OW) window grid of one zero-padded
+    input plane, so cols is a strided *view* of the padded input (``as_strided``; strides
+    only, no data) and one ``numpy.copyto`` per thread (channels split over threads, NumPy
+    releases the GIL) writes it. NumPy's copy loops move the short OW-long rows about
+    twice as fast as a numba loop did here (measured: cifar conv2, 118 MB of cols).
+    """
+    n, c, h, w = x.shape
     shape = (c, k, k, n, oh, ow)
     if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != x.dtype:
         out = np.empty(shape, dtype=x.dtype)
-    _launch(_im2col, out.size, x, k, stride, padding, oh, ow, out)
+    if padding:
+        xpad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+        xpad[:, :, padding : padding + h, padding : padding + w] = x
+    else:
+        xpad = x
+    sn, sc, sh, sw = xpad.strides
+    view = np.lib.stride_tricks.as_strided(
+        xpad, shape, (sc, sh, sw, sn, stride * sh, stride * sw), writeable=False
+    )
+    parts = min(c, numba.get_num_threads()) if out.size >= SMALL_WORK * 8 else 1
+    step = -(-c // parts)
+    _threads(
+        [
+            (lambda lo=lo: np.copyto(out[lo : lo + step], view[lo : lo + step]))
+            for lo in range(0, c, step)
+        ]
+    )
     return out
+
+
+def _threads(tasks) -> None:
+    """Run callables that release the GIL, the first here and the rest on the pool."""
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    from .gemm import _pool
+
+    futures = [_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
+    tasks[0]()
+    for fut in futures:
+        fut.result()
 
 
 _COL2IM_BLOCK = 8  # images per col2im task

@@ -24,6 +24,10 @@ from .. import kernels
 from ..backend import array_module, is_cupy_array
 from .base import Layer, check_4d, make_rng
 
+# CPU fast path, stride 1: dx as a convolution of dy (Conv2D._dx_as_convolution) instead of
+# W^T @ dy and col2im. A switch so tests and benchmarks can compare the two.
+DX_BY_CONVOLUTION = True
+
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
@@ -119,6 +123,7 @@ class Conv2D(Layer):
         self.zero_grads()
         self.fast: bool | None = None  # None: kernels where they run; False: plain path
         self._workspace = None  # the fast path's im2col buffer, reused between steps
+        self._dworkspace = None  # the same for dy's im2col in backward (stride 1, CPU)
 
     @property
     def weight_shape(self) -> tuple:
@@ -189,8 +194,30 @@ class Conv2D(Layer):
         self.grads["b"] = db.astype(W.dtype, copy=False)
         if not input_grad:
             return None
+        if split and s == 1 and p <= k - 1 and DX_BY_CONVOLUTION:
+            return self._dx_as_convolution(dy, Wg, x_shape)
         if split:
             dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)
         else:
             dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
         return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=fast)
+
+    def _dx_as_convolution(self, dy, Wg, x_shape):
+        """Stride 1 on the CPU: dx is a convolution of dy with the kernel flipped in space
+        and transposed in channels, padded k-1-p:
+
+            dx[n, c, y, x] = sum_{o, i, j} W[o, c, k-1-i, k-1-j] dypad[n, o, y + i, x + j]
+
+        The same sums as W^T @ dy followed by col2im, arranged as im2col + one GEMM with
+        the wide (C, O*k*k) @ (O*k*k, N*H*W) shape BLAS runs fastest, and no scatter-add.
+        """
+        k, p, g = self.kernel_size, self.padding, self.groups
+        n, c, h, w = x_shape
+        o = dy.shape[1]
+        Wf = Wg.reshape(g, o // g, c // g, k, k)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+        Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
+        kern = kernels.numba_kernels()
+        dcols = kern.im2col(dy, k, 1, k - 1 - p, h, w, out=self._dworkspace)
+        self._dworkspace = dcols  # reused next step (this layer's buffer alone)
+        rows = kernels.gemm_kernels().matmul_cols(Wf, dcols.reshape(g, o // g * k * k, n * h * w))
+        return kern.bias_to_nchw(rows.reshape(c, n * h * w), np.zeros(c, dy.dtype), n, c, h, w)
