@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 MIN_FLOPS = 2e7  # below this a product is one plain call: threads cost more than they save
+PIECES_PER_THREAD = 4  # pieces handed out as threads come free (see _run_split)
 _lock = threading.Lock()
 
 
@@ -68,14 +69,31 @@ def threads() -> int:
 
 
 def _run_split(tasks) -> None:
-    """Run callables: all but the first on the pool, the first here; BLAS single-threaded."""
+    """Run callables on ``threads()`` threads (this one and the pool's), BLAS single-threaded.
+
+    There are more pieces than threads, handed out one at a time as threads come free: on
+    a shared machine one core is often busier than the other, and with one fixed piece per
+    thread the product would wait for the slow one.
+    """
     api = _blas_thread_api()
+    workers = min(threads(), len(tasks))
+    queue = iter(tasks)
+    pull = threading.Lock()
+
+    def drain():
+        while True:
+            with pull:
+                task = next(queue, None)
+            if task is None:
+                return
+            task()
+
     with _lock:  # one split product at a time, and the thread count restored after it
         before = api[0]()
         api[1](1)
         try:
-            futures = [_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
-            tasks[0]()
+            futures = [_pool(workers - 1).submit(drain) for _ in range(workers - 1)]
+            drain()
             for fut in futures:
                 fut.result()
         finally:
@@ -88,10 +106,13 @@ def _bounds(size: int, parts: int):
 
 
 def _parts(flops: float) -> int:
+    """Pieces for a product: 1 below MIN_FLOPS, else up to PIECES_PER_THREAD per thread,
+    none smaller than MIN_FLOPS."""
     t = threads()
     if t < 2 or flops < MIN_FLOPS or _blas_thread_api() is None:
         return 1
-    return t
+    most = t * PIECES_PER_THREAD
+    return max(t, min(most, int(flops // MIN_FLOPS))) if MIN_FLOPS > 0 else most
 
 
 def matmul_cols(a, b):
@@ -114,7 +135,7 @@ def matmul_sum(a, b):
     """a (G, M, K) @ b (G, K, N) -> (G, M, N), the K-long sum split over threads."""
     g, m, k = a.shape
     n = b.shape[2]
-    parts = _parts(2.0 * g * m * k * n)
+    parts = min(_parts(2.0 * g * m * k * n), 2 * threads())  # each piece a partial (G, M, N)
     if parts == 1 or k < parts:
         return np.matmul(a, b)
     bounds = _bounds(k, parts)
