@@ -159,7 +159,9 @@ class Trainer:
         if resumed:
             for key in RUN_SETTINGS:
                 setattr(args, key, resumed["meta"]["config"][key])
-        self.out = Path(args.out or f"runs/{args.data}-{args.model}")
+        # A resumed run writes beside its checkpoint unless told otherwise.
+        default_out = Path(args.resume).parent if args.resume else f"runs/{args.data}-{args.model}"
+        self.out = Path(args.out or default_out)
 
         size = args.image_size or STORED_SIZE[args.model]
         self.data = load_dataset(
@@ -395,15 +397,17 @@ def _config_of(args) -> dict:
 
 
 def plot_curves(metrics_file: Path, png: Path) -> None:
-    """Loss and error against epoch, train and validation, from metrics.jsonl."""
-    import matplotlib
+    """Loss and error against epoch, train and validation, from metrics.jsonl.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare Figure, not pyplot, so a notebook's plotting backend is left alone.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     rows = [json.loads(line) for line in open(metrics_file)]
     epochs = [r["epoch"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     ax1.plot(epochs, [r["val_loss"] for r in rows], "o-", label="validation")
     ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
@@ -414,10 +418,10 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     tmp = png.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     tmp.replace(png)
 
 
