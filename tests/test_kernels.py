@@ -55,6 +55,7 @@ CONV_CASES = [
     (3, 2, 11, 4, 0, 1, 19, 23),  # conv1's: 11x11, stride 4
     (2, 2, 3, 2, 3, 1, 4, 4),  # padding wider than the kernel reach: all-zero rows
     (3, 6, 3, 1, 2, 3, 5, 7),  # stride 1, pad k-1 (a "full" conv), groups 3
+    (5, 3, 3, 1, 1, 1, 6, 5),  # stride 1, fewer outputs than inputs: dx in one chunk
     (2, 3, 2, 1, 2, 1, 4, 5),  # stride 1, pad > k-1: dx by col2im even where the default is conv
 ]
 

@@ -210,14 +210,30 @@ class Conv2D(Layer):
 
         The same sums as W^T @ dy followed by col2im, arranged as im2col + one GEMM with
         the wide (C, O*k*k) @ (O*k*k, N*H*W) shape BLAS runs fastest, and no scatter-add.
+        dy's patch matrix has O*k*k rows where the forward's had C*k*k: where O > C (alexnet's
+        conv2 and conv3) the images go in chunks, so its buffer is never larger.
         """
         k, p, g = self.kernel_size, self.padding, self.groups
         n, c, h, w = x_shape
         o = dy.shape[1]
         Wf = Wg.reshape(g, o // g, c // g, k, k)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
         Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
-        kern = kernels.numba_kernels()
-        dcols = kern.im2col(dy, k, 1, k - 1 - p, h, w, out=self._dworkspace)
-        self._dworkspace = dcols  # reused next step (this layer's buffer alone)
-        rows = kernels.gemm_kernels().matmul_cols(Wf, dcols.reshape(g, o // g * k * k, n * h * w))
-        return kern.bias_to_nchw(rows.reshape(c, n * h * w), np.zeros(c, dy.dtype), n, c, h, w)
+        kern, gemm = kernels.numba_kernels(), kernels.gemm_kernels()
+        step = max(1, n * c // o) if o > c else n  # images per chunk
+        size = o * k * k * step * h * w
+        if (
+            self._dworkspace is None
+            or self._dworkspace.size < size
+            or (self._dworkspace.dtype != dy.dtype)
+        ):
+            self._dworkspace = np.empty(size, dtype=dy.dtype)  # reused next step
+        zeros = np.zeros(c, dy.dtype)
+        parts = []
+        for lo in range(0, n, step):
+            m = min(step, n - lo)
+            shape = (o, k, k, m, h, w)
+            buf = self._dworkspace[: o * k * k * m * h * w].reshape(shape)
+            dcols = kern.im2col(dy[lo : lo + m], k, 1, k - 1 - p, h, w, out=buf)
+            rows = gemm.matmul_cols(Wf, dcols.reshape(g, o // g * k * k, m * h * w))
+            parts.append(kern.bias_to_nchw(rows.reshape(c, m * h * w), zeros, m, c, h, w))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
