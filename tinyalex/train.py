@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", choices=sorted(MODELS), default="cifar")
     p.add_argument("--data", choices=DATASETS, default="synthetic")
     p.add_argument("--data-dir", default=None, help="where the dataset's files are")
-    p.add_argument("--epochs", type=int, default=10, help="total epochs (also when resuming)")
+    p.add_argument("--epochs", type=int, default=12, help="total epochs (also when resuming)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument(
         "--lr",
