@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from . import checkpoint
-from .backend import BACKENDS, BackendError, get_module
+from .backend import BACKENDS, get_module
 from .data import DATASETS, DataError, load_dataset
-from .run import eval_transform, restore_model, score
+from .run import USER_ERRORS, eval_transform, restore_model, score
 from .train import ArgumentParser
 
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         view = eval_transform(meta, ckpt["data"], args.crops)
         x, y = data.val_x[: args.limit], data.val_y[: args.limit]
         result = score(model, x, y, view, args.batch_size, args.backend)
-    except (BackendError, DataError, checkpoint.CheckpointError, ValueError) as e:
+    except USER_ERRORS as e:
         print(f"python -m tinyalex.evaluate: error: {e}", file=sys.stderr)
         return 2
     print(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .backend import array_module, is_cupy_array, to_device
+from .backend import array_module, backend_name, is_cupy_array, to_device
 
 
 class SGD:
@@ -98,7 +98,7 @@ class SGD:
             v = state[f"velocity.{name}"]
             if tuple(v.shape) != tuple(p.shape):
                 raise ValueError(f"velocity.{name}: shape {tuple(v.shape)} != {tuple(p.shape)}")
-            self.velocity[name] = to_device(np.asarray(v, dtype=p.dtype), _backend_of(p))
+            self.velocity[name] = to_device(np.asarray(v, dtype=p.dtype), backend_name(p))
 
 
 def _fusable(w, v, g) -> bool:
@@ -110,10 +110,6 @@ def _fusable(w, v, g) -> bool:
         and w.dtype == v.dtype == g.dtype
         and w.shape == v.shape == g.shape
     )
-
-
-def _backend_of(p) -> str:
-    return "numpy" if array_module(p) is np else "cupy"
 
 
 class ReduceOnPlateau:

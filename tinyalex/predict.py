@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .backend import BACKENDS, BackendError, get_module, to_device, to_numpy
+from .backend import BACKENDS, get_module, to_device, to_numpy
 from .data import DataError
 from .data.folder import decode
-from .run import eval_transform, predict_probs, restore_model
+from .run import USER_ERRORS, eval_transform, predict_probs, restore_model
 from .train import ArgumentParser
 
 
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         model = restore_model(ckpt, args.backend)
         view = eval_transform(ckpt["meta"], ckpt["data"], args.crops)
         probs = to_numpy(predict_probs(model, to_device(x.astype(np.float32), args.backend), view))
-    except (BackendError, DataError, checkpoint.CheckpointError, ValueError) as e:
+    except USER_ERRORS as e:
         print(f"python -m tinyalex.predict: error: {e}", file=sys.stderr)
         return 2
     classes = ckpt["meta"]["classes"]

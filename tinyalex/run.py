@@ -7,9 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from .augment import make_eval
-from .backend import array_module, to_device
+from .backend import BackendError, array_module, to_device
+from .checkpoint import CheckpointError
+from .data import DataError
 from .layers import softmax
 from .models import Model, build
+
+# What a user's mistake raises (no GPU, missing or corrupt data or checkpoint, a bad value):
+# the commands print it as one line and exit with code 2, no traceback.
+USER_ERRORS = (BackendError, DataError, CheckpointError, ValueError)
 
 # Stored image side for each model: AlexNet crops 227 out of the paper's 256x256 images
 # (P §2); the CIFAR net crops 24 out of each dataset's own size (None).

@@ -22,12 +22,12 @@ import numpy as np
 
 from . import checkpoint
 from .augment import PRESETS, make_pipeline, pca_colour_stats
-from .backend import BACKENDS, BackendError, get_module, synchronize, to_device
+from .backend import BACKENDS, get_module, synchronize, to_device
 from .data import DATASETS, BatchLoader, DataError, channel_stats, load_dataset, mean_image
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, build
 from .optim import SGD, ReduceOnPlateau, StepSchedule
-from .run import STORED_SIZE, eval_transform, restore_model, score
+from .run import STORED_SIZE, USER_ERRORS, eval_transform, restore_model, score
 
 # Settings a resumed run takes from its checkpoint rather than from the command line.
 RUN_SETTINGS = (
@@ -154,7 +154,7 @@ class Trainer:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.xp = get_module(args.backend)  # BackendError if cupy cannot run here
+        get_module(args.backend)  # BackendError now if cupy cannot run here
         resumed = checkpoint.load(args.resume) if args.resume else None
         if resumed:
             for key in RUN_SETTINGS:
@@ -281,7 +281,7 @@ class Trainer:
         )
         for xb, yb in bar:
             if args.backend != "numpy":
-                rng = np.random.default_rng([args.seed, self.epoch, self.batch, 1])
+                rng = self.loader.batch_rng(self.batch)
                 xb = self.train_view(to_device(xb.astype(np.float32), args.backend), rng)
             yb = to_device(yb, args.backend)
             logits = self.model.forward(xb, train=True)
@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return Trainer(args).run()
-    except (BackendError, DataError, checkpoint.CheckpointError, ValueError) as e:
+    except USER_ERRORS as e:
         print(f"python -m tinyalex.train: error: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:

@@ -80,12 +80,16 @@ class BatchLoader:
             return np.arange(n)
         return np.random.default_rng([self.seed, self.epoch]).permutation(n)
 
+    def batch_rng(self, index: int) -> np.random.Generator:
+        """The augmentation generator of batch ``index`` of the current epoch: it depends on
+        (seed, epoch, index) alone, so a batch augmented elsewhere (on the GPU) draws alike."""
+        return np.random.default_rng([self.seed, self.epoch, index, 1])
+
     def _make_batch(self, order: np.ndarray, index: int):
         idx = order[index * self.batch_size : (index + 1) * self.batch_size]
         xb, yb = np.ascontiguousarray(self.x[idx]), np.ascontiguousarray(self.y[idx])
         if self.transform is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
-            xb, yb = self.transform(xb, yb, rng)
+            xb, yb = self.transform(xb, yb, self.batch_rng(index))
         return xb, yb
 
     def __iter__(self):
