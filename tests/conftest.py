@@ -1,4 +1,4 @@
-"""Shared fixtures: one test body runs on every backend (STYLE.md §4)."""
+"""Shared fixtures: one test body runs on every backend (docs/style.md §4)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Float64 central-difference gradient checks on settings that expose bugs (STYLE.md §3).
+"""Float64 central-difference gradient checks on settings that expose bugs (docs/style.md §3).
 
 A correct layer gives relative errors around 1e-7 or below; the threshold 1e-5 leaves
 room for rounding while any real mistake (a wrong window, a missing term) gives > 1e-3.

@@ -1,4 +1,4 @@
-"""The networks match the paper's table (ALEXNET.md §1) and train through their backward pass."""
+"""The networks match the paper's table (docs/conventions.md §1) and train through backward."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The networks, as data: each reads as the paper's table, line by line (ALEXNET.md §1).
+"""The networks, as data: each reads as the paper's table, line by line (docs/conventions.md §1).
 
 ``alexnet()``       the 2012 ImageNet network, two towers expressed as groups=2.
 ``cifar_alexnet()`` the small AlexNet-style CIFAR-10 network of TensorFlow's tutorial.

@@ -1,4 +1,4 @@
-"""CIFAR-10 (Krizhevsky 2009), the paper's own small benchmark (ALEXNET.md §6), binary version.
+"""CIFAR-10 (Krizhevsky 2009), the paper's own small benchmark (docs/conventions.md §6), binary.
 
 ``cifar-10-binary.tar.gz`` holds ``cifar-10-batches-bin/`` with ``data_batch_1..5.bin``
 (50000 train), ``test_batch.bin`` (10000 val) and ``batches.meta.txt`` (class names).

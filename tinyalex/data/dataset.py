@@ -20,8 +20,8 @@ class Dataset:
         classes: class names; ``classes[k]`` is the name of label ``k``.
         description: one line for logs, e.g. "cifar10 (from /data): 50000 train / ...".
 
-    Images stay uint8 (a quarter of float32's memory); the training code converts each
-    batch to float after subtracting the mean image (ALEXNET.md §5).
+    Images stay uint8 (a quarter of float32's memory); the training code casts each batch
+    to float32 first and then subtracts the mean image, in float32 (docs/conventions.md §5).
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""Statistics of the training images for input normalisation (ALEXNET.md §5)."""
+"""Statistics of the training images for input normalisation (docs/conventions.md §5)."""
 
 from __future__ import annotations
 
