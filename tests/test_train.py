@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tinyalex import checkpoint, evaluate, predict, train
+from tinyalex import backend, checkpoint, evaluate, predict, train
 
 TINY = ["--limit", "48", "--val-limit", "40", "--batch-size", "16", "--seed", "3"]
 
@@ -202,3 +202,32 @@ def test_channel_normalisation_and_step_schedule(tmp_path, capsys):
     assert data["mean"].shape == (3,) and data["std"].shape == (3,) and data["std"].min() > 1
     assert evaluate.main([str(out / "checkpoint.npz"), "--limit", "10"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+
+
+def test_train_step_is_the_four_lines(xp):
+    """train_step == forward, loss, backward(input_grad=False), update, done by hand; its loss
+    stays a 0-d array on the batch's backend."""
+    from tinyalex.layers import SoftmaxCrossEntropy
+    from tinyalex.models import build
+    from tinyalex.optim import SGD
+    from tinyalex.step import train_step
+
+    backend_name = "numpy" if xp is np else "cupy"
+    rng = np.random.default_rng(0)
+    x = xp.asarray(rng.standard_normal((4, 3, 24, 24), dtype=np.float32) * 50)
+    y = xp.asarray(rng.integers(0, 10, 4))
+    a, b = (build("cifar", num_classes=10, seed=1).to(backend_name) for _ in range(2))
+    opt_a, opt_b = SGD(a, 0.002), SGD(b, 0.002)
+    loss_fn = SoftmaxCrossEntropy()
+    for _ in range(2):
+        loss, logits = train_step(a, loss_fn, opt_a, x, y)
+        assert loss.shape == () and type(loss) is type(x) and logits.shape == (4, 10)
+        z = b.forward(x, train=True)
+        expected = loss_fn.forward(z, y)
+        b.backward(loss_fn.backward(), input_grad=False)
+        opt_b.step()
+        assert float(loss) == float(expected)
+    for name, p in a.params.items():
+        np.testing.assert_array_equal(
+            backend.to_numpy(p), backend.to_numpy(b.params[name]), err_msg=name
+        )
