@@ -61,11 +61,15 @@ class RandomCrop:
     def __init__(self, size: int):
         self.size = int(size)
 
-    def __call__(self, batch, rng):
-        h, w = _check(batch, self.size)
-        n = batch.shape[0]
+    def offsets(self, n: int, h: int, w: int, rng):
+        """(oy, ox), (N,) each: the draws ``__call__`` makes (augment/device.py draws alike)."""
         oy = rng.integers(0, h - self.size + 1, n)
         ox = rng.integers(0, w - self.size + 1, n)
+        return oy, ox
+
+    def __call__(self, batch, rng):
+        h, w = _check(batch, self.size)
+        oy, ox = self.offsets(batch.shape[0], h, w, rng)
         return crop_at(batch, oy, ox, self.size)
 
     def __repr__(self):

@@ -22,9 +22,13 @@ class RandomFlip:
     def __init__(self, p: float = 0.5):
         self.p = p
 
+    def coins(self, n: int, rng) -> np.ndarray:
+        """(N,) bool, True where the image is mirrored (the one draw ``__call__`` makes)."""
+        return rng.random(n) < self.p
+
     def __call__(self, batch, rng):
         xp = array_module(batch)
-        picked = xp.asarray(np.flatnonzero(rng.random(batch.shape[0]) < self.p))
+        picked = xp.asarray(np.flatnonzero(self.coins(batch.shape[0], rng)))
         out = batch.copy()  # only the flipped images are rewritten (half the work of a where)
         out[picked] = hflip(batch[picked])
         return out
