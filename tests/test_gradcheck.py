@@ -106,7 +106,7 @@ def test_gradcheck_catches_a_wrong_backward(rng):
     """The check itself can fail: a ReLU whose backward forgets the mask is caught."""
 
     class LeakyBug(ReLU):
-        def backward(self, dy):
+        def backward(self, dy, input_grad=True):
             return dy
 
     assert gradcheck(LeakyBug(), rng.standard_normal((2, 3, 4, 4))) > 0.1

@@ -1,7 +1,7 @@
-"""Every fast path (numba on NumPy arrays, CUDA on CuPy arrays) equals the plain code.
+"""Every fast path (numba on NumPy arrays, CUDA on CuPy arrays) equals the plain path.
 
-The plain NumPy/CuPy code in tinyalex/layers is the reference (itself held to the naive
-loops of tinyalex/reference.py in test_layers.py); here each kernel is compared with it
+The plain path, the vectorised NumPy/CuPy code in tinyalex/layers, is held to the naive
+loops of tinyalex/reference.py in test_layers.py; here each kernel is compared with it
 on awkward settings, in float64 to 1e-10 and in float32 to float32 rounding. The CuPy
 cases run wherever a GPU works (the ``xp`` fixture skips them elsewhere).
 """
@@ -17,7 +17,19 @@ from tinyalex import reference as ref
 from tinyalex.backend import to_numpy
 from tinyalex.gradcheck import gradcheck_report
 from tinyalex.kernels import cuda
-from tinyalex.layers import LRN, Conv2D, Linear, MaxPool2D, ReLU, Sequential, col2im, im2col
+from tinyalex.layers import (
+    LRN,
+    Conv2D,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Tanh,
+    col2im,
+    im2col,
+)
 
 
 def close(a, b, tol=1e-10):
@@ -92,19 +104,102 @@ def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w):
 
 
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", [case for case in CONV_CASES if case[3] == 1])
-def test_conv_dx_by_convolution_equals_col2im(monkeypatch, rng, c, o, k, s, p, g, h, w):
+def test_conv_dx_by_convolution_equals_col2im(rng, c, o, k, s, p, g, h, w):
     """Stride 1 on the CPU: dx as a convolution of dy (the default) and by W^T dy + col2im."""
-    from tinyalex.layers import conv
-
     layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
     x = rng.standard_normal((3, c, h, w))
     dy = rng.standard_normal(layer.output_shape(x.shape))
     dxs = []
     for flag in (True, False):
-        monkeypatch.setattr(conv, "DX_BY_CONVOLUTION", flag)
+        layer.dx_by_convolution = flag
         dxs.append(run(layer, x, dy, True)[1])
     close(dxs[0], dxs[1])
     close(dxs[0], ref.conv_backward(dy, x, layer.params["W"], s, p, g)[0])
+
+
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
+def test_each_conv_backward_step_fast_equals_plain(monkeypatch, xp, rng, c, o, k, s, p, g, h, w):
+    """Steps (1)-(4) of Conv2D's backward, one by one: each kernel function against the
+    plain expression the layer writes beside it (GEMMs split even at these sizes)."""
+    monkeypatch.setattr(kernels.gemm_kernels(), "MIN_FLOPS", 0)
+    n = 3
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    x = xp.asarray(rng.standard_normal((n, c, h, w)))
+    dy = xp.asarray(rng.standard_normal((n, o, oh, ow)))
+    Wg = xp.asarray(rng.standard_normal((g, o // g, c // g * k * k)))
+    kern = kernels.for_array(x)
+    assert kern is not None
+    cols = im2col(x, k, s, p, fast=False).reshape(g, c // g * k * k, n * oh * ow)
+    # forward: y_g = W_g . cols_g
+    close(kern.conv_gemm(Wg, cols), Wg @ cols, 1e-12)
+    # (1) db = sum of dy, and dy as rows
+    rows, db = kern.nchw_to_rows(dy)
+    close(rows, dy.transpose(1, 0, 2, 3).reshape(o, -1), 0)
+    close(db, dy.sum(axis=(0, 2, 3)), 1e-12)
+    dyg = rows.reshape(g, o // g, -1)
+    # (2) dW_g = dy_g . cols_g^T
+    close(kern.conv_dW(dyg, cols), dyg @ cols.transpose(0, 2, 1), 1e-12)
+    # (3) + (4) dx = col2im(W_g^T . dy_g), by both of the CPU's variants
+    dcols = (Wg.transpose(0, 2, 1) @ dyg).reshape(c, k, k, n, oh, ow)
+    plain_dx = col2im(dcols, x.shape, k, s, p, fast=False)
+    for by_convolution in (True, False):
+        buffers = {}
+        dx = kern.conv_dx(
+            dy, dyg, Wg, x.shape, k, s, p, by_convolution=by_convolution, buffers=buffers
+        )
+        assert dx.shape == x.shape
+        close(dx, plain_dx, 1e-12)
+        took_convolution = xp is np and by_convolution and s == 1 and p <= k - 1
+        assert ("dy_cols" in buffers) == took_convolution
+
+
+def test_for_array_picks_the_kernel_module(monkeypatch, xp, rng):
+    """kernels.for_array: cpu (numba) for NumPy, cuda for CuPy, None for the plain path."""
+    from tinyalex.kernels import cpu
+
+    x = xp.asarray(rng.standard_normal((2, 3)))
+    expected = cpu if xp is np else cuda
+    if xp is np and not kernels.numba_available():
+        expected = None
+    assert kernels.for_array(x) is expected
+    assert kernels.for_array(x.astype(np.float32)) is expected
+    assert kernels.for_array(x, fast=False) is None
+    assert kernels.for_array(x.astype(np.float16)) is None  # kernels take float32/64 only
+    assert kernels.for_array(x.astype(np.int64)) is None
+    with pytest.raises(RuntimeError, match="fast=True"):
+        kernels.for_array(x.astype(np.int32), fast=True)
+    monkeypatch.setenv("TINYALEX_KERNELS", "0")
+    assert kernels.for_array(x) is None
+    assert kernels.for_array(x, fast=True) is expected  # an explicit True still insists
+    # every layer with a fast path asks for_array, so the switch reaches them all: the module
+    # each cached for its backward is None (the plain path)
+    for layer, where in (
+        (Conv2D(3, 2, 3, dtype=np.float64), -1),
+        (LRN(), 0),
+        (MaxPool2D(), -1),
+        (ReLU(), -1),
+    ):
+        layer.to(backend_of(xp)).forward(xp.asarray(rng.standard_normal((1, 3, 5, 5))))
+        assert layer._cache[where] is None
+
+
+def test_conv_kept_buffers(xp, rng):
+    """Conv2D.kept_buffers(): the fast path's im2col buffers, reused step after step."""
+    layer = Conv2D(3, 6, 3, padding=1, dtype=np.float64, rng=rng).to(backend_of(xp))
+    assert layer.kept_buffers() == []
+    x = xp.asarray(rng.standard_normal((2, 3, 5, 5)))
+    layer.forward(x)
+    layer.backward(xp.ones((2, 6, 5, 5)))
+    kept = layer.kept_buffers()
+    # forward's cols, and on the CPU dy's cols for the stride-1 dx by convolution
+    assert len(kept) == (2 if xp is np else 1)
+    assert kept[0].shape == (3, 3, 3, 2, 5, 5)
+    layer.forward(x)
+    layer.backward(xp.ones((2, 6, 5, 5)))
+    assert [id(b) for b in layer.kept_buffers()] == [id(b) for b in kept]  # reused, not new
+    layer.fast = False
+    layer.forward(x)
+    assert [b.shape for b in layer.kept_buffers()] == [b.shape for b in kept[1:]]  # cols freed
 
 
 def test_conv_workspace_reuse_keeps_each_step_right(xp, rng):
@@ -305,6 +400,39 @@ def test_backward_without_input_grad_fills_the_same_grads(xp, rng):
     conv.forward(x)
     assert conv.backward(xp.ones((1, 2, 2, 2)), input_grad=False) is None
     assert Sequential(ReLU()).backward(xp.ones(3), input_grad=False) is None
+
+
+def test_backward_steps_say_where_backward_stops(rng):
+    """Sequential.backward_steps: last layer first; with input_grad=False it ends at the
+    first layer with parameters, which alone is asked for no dx."""
+    net = Sequential(
+        ReLU(), MaxPool2D(2, 2), Conv2D(3, 2, 3, rng=rng), ReLU(), Flatten(), Linear(2, 4, rng=rng)
+    )
+    steps = [(name, flag) for name, _, flag in net.backward_steps()]
+    assert steps == [(str(i), True) for i in range(5, -1, -1)]
+    steps = [(name, flag) for name, _, flag in net.backward_steps(input_grad=False)]
+    assert steps == [("5", True), ("4", True), ("3", True), ("2", False)]
+    assert Sequential(ReLU(), Flatten()).backward_steps(input_grad=False) == []
+
+
+def test_every_layer_takes_input_grad(xp, rng):
+    """One contract: backward(dy, input_grad=False) returns None after the usual forward."""
+    x = xp.asarray(rng.standard_normal((2, 3, 5, 5)))
+    for layer in (
+        Conv2D(3, 2, 3, dtype=np.float64, rng=rng),
+        ReLU(),
+        Tanh(),
+        LRN(),
+        MaxPool2D(3, 2),
+        Dropout(0.5, rng=0),
+        Flatten(),
+        Sequential(ReLU(), Conv2D(3, 2, 3, dtype=np.float64, rng=rng)),
+    ):
+        layer.to(backend_of(xp))
+        y = layer.forward(x)
+        assert layer.backward(xp.ones_like(y), input_grad=False) is None
+        layer.forward(x)
+        assert layer.backward(xp.ones_like(y), input_grad=True).shape == x.shape
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,8 +1,10 @@
-"""Naive reference implementations: plain Python loops, obviously right, tiny shapes only.
+"""The reference: naive implementations in plain Python loops, obviously right, tiny shapes only.
 
-They are the specification the fast layers are tested against (tests/test_layers.py),
-written straight from each layer's equation with no vectorisation tricks. NumPy arrays
-in and out, float64 recommended.
+"Reference" in tinyalex means this file (docs/style.md §2). It is the specification: each
+layer's plain path (its vectorised NumPy/CuPy code) is tested against it in
+tests/test_layers.py, and the fast paths (tinyalex/kernels) against both in
+tests/test_kernels.py. Written straight from each layer's equation with no vectorisation
+tricks. NumPy arrays in and out, float64 recommended.
 """
 
 from __future__ import annotations

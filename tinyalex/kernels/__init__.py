@@ -1,8 +1,17 @@
 """Fast paths for the layers: numba kernels on the CPU (cpu.py), CUDA kernels on CuPy (cuda.py).
 
-The layers keep their plain NumPy/CuPy code as the reference and call a kernel only
-when :func:`use_fast` says so. The choice is made per call, from the array itself
-(never from a global backend):
+Each layer has three versions (docs/style.md §2): the loops of tinyalex/reference.py (the
+specification), its own vectorised NumPy/CuPy code (the *plain path*, what a learner reads),
+and the fast path here. A layer asks :func:`for_array` once per call::
+
+    kern = kernels.for_array(x, self.fast)   # kernels.cpu, kernels.cuda, or None
+    y = kern.relu_forward(x) if kern else xp.maximum(x, 0)
+
+``kernels.cpu`` and ``kernels.cuda`` offer the same functions under the same names, so the
+layer never asks which backend it is on. Choices between fast variants (conv's GEMMs split
+over threads, dx computed as a convolution) are made inside those modules, not in the layers.
+
+The choice is made per call, from the array itself (never from a global backend):
 
 - ``fast=False`` (a function argument, or ``layer.fast = False`` on a layer) always
   takes the plain path; ``fast=True`` insists on the kernel and raises if it cannot run;
@@ -61,6 +70,15 @@ def use_fast(x, fast: bool | None = None) -> bool:
             )
         return True
     return ok and enabled()
+
+
+def for_array(x, fast: bool | None = None):
+    """The kernel module for array ``x``: :mod:`kernels.cpu` (numba) for a NumPy array,
+    :mod:`kernels.cuda` for a CuPy array, or None when the plain path should run
+    (``fast`` as in :func:`use_fast`)."""
+    if not use_fast(x, fast):
+        return None
+    return cuda_kernels() if is_cupy_array(x) else numba_kernels()
 
 
 def numba_kernels():

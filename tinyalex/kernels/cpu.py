@@ -34,6 +34,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402  (after the environment above)
 import numpy as np  # noqa: E402
 
+from . import gemm  # noqa: E402
+
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
 # Below this many elements a kernel runs on the calling thread alone: waking the other
@@ -96,9 +98,7 @@ def _threads(tasks) -> None:
     if len(tasks) == 1:
         tasks[0]()
         return
-    from .gemm import _pool
-
-    futures = [_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
+    futures = [gemm.thread_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
     tasks[0]()
     for fut in futures:
         fut.result()
@@ -194,6 +194,80 @@ def nchw_to_rows(dy):
     db = np.empty(o, dtype=dy.dtype)
     _launch(_nchw_to_rows, dy.size, dy.reshape(n, o, oh * ow), rows.reshape(o, n, oh * ow), db)
     return rows, db
+
+
+# --------------------------------------------------------------------------- conv's steps
+# Conv2D's fast path calls these by the names of its equations (layers/conv.py); the choices
+# between variants are made here: the GEMMs are split over threads (gemm.py), and a stride-1
+# dx is computed as a convolution of dy with the flipped kernel instead of dcols + col2im.
+
+
+def conv_gemm(Wg, cols):
+    """y_g = W_g . cols_g: (G, O/G, CKK) @ (G, CKK, NHW), the columns split over threads."""
+    return gemm.matmul_cols(Wg, cols)
+
+
+def conv_dW(dyg, cols):
+    """dW_g = dy_g . cols_g^T: (G, O/G, NHW) @ (G, NHW, CKK), the long sum split over threads."""
+    return gemm.matmul_sum(dyg, cols.transpose(0, 2, 1))
+
+
+def conv_dx(
+    dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, *, by_convolution=True, buffers=None
+):
+    """dx for conv's backward: dcols_g = W_g^T . dy_g, dx = col2im(dcols).
+
+    With stride 1 and ``padding <= k - 1`` (and ``by_convolution``) the same sums are taken
+    as a convolution of dy with the flipped kernel (:func:`conv_dx_by_convolution`).
+    dy (N, O, OH, OW); dyg its rows (G, O/G, N*OH*OW); Wg (G, O/G, C/G*k*k).
+    ``buffers``: the layer's dict of arrays kept between steps (this may add one).
+    """
+    if by_convolution and stride == 1 and padding <= k - 1:
+        return conv_dx_by_convolution(dy, Wg, x_shape, k, padding, buffers)
+    n, c = x_shape[:2]
+    oh, ow = dy.shape[2:]
+    dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
+    return col2im(dcols.reshape(c, k, k, n, oh, ow), tuple(x_shape), k, stride, padding)
+
+
+def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None):
+    """Stride 1: dx is a convolution of dy with the kernel flipped in space and transposed
+    in channels, dy padded by k-1-p:
+
+        dx[n, c, y, x] = sum_{o, i, j} W[o, c, k-1-i, k-1-j] dypad[n, o, y + i, x + j]
+
+    The same sums as W^T . dy followed by col2im, arranged as im2col + one GEMM with the wide
+    (C, O*k*k) @ (O*k*k, N*H*W) shape BLAS runs fastest, and no scatter-add. dy's patch
+    matrix has O*k*k rows where the forward's had C*k*k: where O > C (alexnet's conv2 and
+    conv3) the images go in chunks, so its buffer (``buffers["dy_cols"]``, kept for the next
+    step) is never larger.
+    """
+    n, c, h, w = x_shape
+    g = Wg.shape[0]
+    o = dy.shape[1]
+    Wf = Wg.reshape(g, o // g, c // g, k, k)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
+    step = max(1, n * c // o) if o > c else n  # images per chunk
+    size = o * k * k * step * h * w
+    buffers = {} if buffers is None else buffers
+    buf = buffers.get("dy_cols")
+    if buf is None or buf.size < size or buf.dtype != dy.dtype:
+        buf = buffers["dy_cols"] = np.empty(size, dtype=dy.dtype)  # reused next step
+    zeros = np.zeros(c, dy.dtype)
+    parts = []
+    for lo in range(0, n, step):
+        m = min(step, n - lo)
+        shape = (o, k, k, m, h, w)
+        out = buf[: o * k * k * m * h * w].reshape(shape)
+        dcols = im2col(dy[lo : lo + m], k, 1, k - 1 - padding, h, w, out=out)
+        rows = gemm.matmul_cols(Wf, dcols.reshape(g, o // g * k * k, m * h * w))
+        parts.append(bias_to_nchw(rows.reshape(c, m * h * w), zeros, m, c, h, w))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def matmul2d(a, b):
+    """a (M, K) @ b (K, N), the columns split over threads (Linear's three products)."""
+    return gemm.matmul2d(a, b)
 
 
 # --------------------------------------------------------------------------- max pooling

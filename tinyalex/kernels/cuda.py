@@ -1,8 +1,8 @@
 """GPU fast paths: CUDA kernels for the CuPy backend, one source, compiled on first use.
 
 Each kernel is the CUDA twin of a numba kernel in cpu.py, with the same Python signature,
-so the layers call ``kernels.cuda_kernels().im2col(...)`` or ``kernels.numba_kernels()
-.im2col(...)`` by the array's backend. One thread per output element, grid-stride loops:
+so a layer calls ``kern.im2col(...)`` with ``kern = kernels.for_array(x)`` and never asks
+which backend it is on. One thread per output element, grid-stride loops:
 
 - ``im2col``: one thread per cols element (C, k, k, N, OH, OW); writes are coalesced.
 - ``col2im``: one thread per *input* pixel, summing the windows that cover it (a gather,
@@ -22,8 +22,10 @@ long long otherwise). :func:`module` compiles it once per device with NVRTC thro
 here runs, and tests compile ``SOURCE`` + :func:`instantiations` to PTX with nvcc so a
 kernel that does not compile fails CI on machines without a GPU.
 
-Grouped convolution stays one batched cuBLAS GEMM (``cupy.matmul``) in the layer;
-TF32 for it is CuPy's own opt-in (``CUPY_TF32=1``; see ``python -m tinyalex.bench --tf32``).
+Conv's steps (``conv_gemm``, ``conv_dW``, ``conv_dx``) and Linear's ``matmul2d`` keep their
+products as batched cuBLAS GEMMs (``cupy.matmul``): there is no thread split and no dx by
+convolution on the GPU. TF32 for them is CuPy's own opt-in (``CUPY_TF32=1``; see
+``python -m tinyalex.bench --tf32``).
 """
 
 from __future__ import annotations
@@ -398,6 +400,33 @@ def nchw_to_rows(dy):
     rows = cupy.empty((o, n * oh * ow), dtype=dy.dtype)
     _launch("nchw_to_rows", dy.dtype, rows.size, rows.size, (dy, rows), _i32(n, o, oh * ow))
     return rows, rows.sum(axis=1)  # a contiguous row reduction per output channel
+
+
+def conv_gemm(Wg, cols):
+    """y_g = W_g . cols_g: one batched cuBLAS GEMM (G, O/G, CKK) @ (G, CKK, NHW)."""
+    return cupy.matmul(Wg, cols)
+
+
+def conv_dW(dyg, cols):
+    """dW_g = dy_g . cols_g^T: one batched cuBLAS GEMM."""
+    return cupy.matmul(dyg, cols.transpose(0, 2, 1))
+
+
+def conv_dx(dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, **_cpu_only):
+    """dcols_g = W_g^T . dy_g (one batched GEMM), dx = col2im(dcols) (one kernel).
+
+    The CPU's options (``by_convolution``, ``buffers``) are accepted and have no effect here.
+    """
+    n, c = x_shape[:2]
+    oh, ow = dy.shape[2:]
+    dcols = cupy.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
+    dcols = cupy.ascontiguousarray(dcols.reshape(c, k, k, n, oh, ow))
+    return col2im(dcols, tuple(x_shape), k, stride, padding)
+
+
+def matmul2d(a, b):
+    """a (M, K) @ b (K, N): Linear's products, one cuBLAS GEMM each."""
+    return cupy.matmul(a, b)
 
 
 def maxpool_forward(x, z: int, stride: int, padding: int, oh: int, ow: int):

@@ -55,7 +55,8 @@ def _blas_thread_api():
 
 
 @functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
+def thread_pool(workers: int) -> ThreadPoolExecutor:
+    """The shared pool of ``workers`` threads (the GEMM pieces here, cpu.py's im2col copies)."""
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tinyalex-gemm")
 
 
@@ -92,7 +93,7 @@ def _run_split(tasks) -> None:
         before = api[0]()
         api[1](1)
         try:
-            futures = [_pool(workers - 1).submit(drain) for _ in range(workers - 1)]
+            futures = [thread_pool(workers - 1).submit(drain) for _ in range(workers - 1)]
             drain()
             for fut in futures:
                 fut.result()

@@ -1,10 +1,17 @@
-"""The layer contract every tinyalex layer follows.
+"""The layer contract every tinyalex layer follows (docs/style.md §8).
 
-    y  = layer.forward(x, train=True)   # caches what backward needs
-    dx = layer.backward(dy)             # returns dL/dx, fills layer.grads
+    y  = layer.forward(x, train=True)               # caches what backward needs
+    dx = layer.backward(dy, input_grad=True)        # returns dL/dx, fills layer.grads
+
+``input_grad=False`` asks a layer not to compute dL/dx (its input is a batch of images, say):
+it still fills its grads, and returns None. ``Sequential.backward(dy, input_grad=False)``
+uses it on the first layer with parameters (see Sequential.backward_steps).
 
 ``layer.params`` and ``layer.grads`` are dicts name -> array with the same keys
 and shapes (empty for layers without parameters). Arrays are NCHW.
+
+The loss (layers/loss.py) has its own smaller contract: ``forward(logits, labels) -> loss``,
+``backward() -> dlogits``.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ class Layer:
     def forward(self, x, train: bool = True):
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad: bool = True):
         raise NotImplementedError
 
     def __call__(self, x, train: bool = True):

@@ -1,19 +1,40 @@
 """Conv2D: 2-D cross-correlation with groups, by im2col and matrix products.
 
+Forward, for output channel o in group g (G groups of C/G inputs and O/G outputs):
+
     y[n, o, p, q] = b[o] + sum_{c in group(o), i, j} W[o, c, i, j] * xpad[n, c, s*p + i, s*q + j]
 
+im2col lays the input patches out as a matrix ``cols`` of shape (G, C/G*k*k, N*OH*OW), so the
+layer is one matrix product per group, done as one batched ``matmul``:
+
+    y_g = W_g . cols_g              W_g (O/G, C/G*k*k), y_g (O/G, N*OH*OW)
+
+Backward, with dy_g the rows of dy for group g (O/G, N*OH*OW):
+
+    (1) db      = sum over n, p, q of dy                                      (O,)
+    (2) dW_g    = dy_g . cols_g^T                                             (O/G, C/G*k*k)
+    (3) dcols_g = W_g^T . dy_g                                                (C/G*k*k, N*OH*OW)
+    (4) dx      = col2im(dcols)   (each patch entry added back to its pixel)  (N, C, H, W)
+
+For stride 1, (3) and (4) together are a convolution of dy, padded by k-1-p, with the kernel
+flipped in space and transposed in channels:
+
+        dx[n, c, y, x] = sum_{o in group(c), i, j} W[o, c, k-1-i, k-1-j] * dypad[n, o, y+i, x+j]
+
 Shapes: x (N, C, H, W); W (O, C/G, k, k); b (O,); y (N, O, OH, OW) with
-OH = (H + 2*pad - k) // s + 1 (likewise OW).
+OH = (H + 2*pad - k) // s + 1 (likewise OW). Groups are the paper's two-GPU split: conv2,
+conv4 and conv5 only see the maps of their own GPU (groups=2).
 
-im2col lays the input patches out as a matrix ``cols`` of shape
-(G, C/G*k*k, N*OH*OW) so the whole layer is G matrix products, done as one
-batched ``matmul``: y_g = W_g @ cols_g. Groups are the paper's two-GPU split:
-conv2, conv4 and conv5 only see the maps of their own GPU (groups=2).
+Versions (docs/style.md §2):
 
-Fast paths (tinyalex/kernels): the plain im2col/col2im below are the reference; the
-layer uses a numba kernel (NumPy arrays) or a CUDA kernel (CuPy arrays) for im2col,
-col2im and the (O, N*OH*OW) <-> NCHW reshuffles around the GEMM, unless
-``layer.fast = False`` or ``TINYALEX_KERNELS=0``. The GEMMs are the same either way.
+- reference: ``reference.conv_forward`` / ``conv_backward``, loops over every pixel.
+- plain path: :func:`im2col`, :func:`col2im` and the ``@`` products below.
+- fast path (``kern = kernels.for_array(x)``, unless ``layer.fast = False`` or
+  ``TINYALEX_KERNELS=0``): numba (CPU) or CUDA (CuPy) kernels for im2col, col2im and the
+  (O, N*OH*OW) <-> NCHW reshuffles, and ``kern.conv_gemm``, ``kern.conv_dW``,
+  ``kern.conv_dx`` for the products. On the CPU those split each GEMM over threads and take
+  a stride-1 dx in its flipped-kernel form (``layer.dx_by_convolution = False`` turns that
+  off); the choices are made in tinyalex/kernels/cpu.py.
 """
 
 from __future__ import annotations
@@ -21,36 +42,28 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..backend import array_module, is_cupy_array
+from ..backend import array_module
 from .base import Layer, check_4d, make_rng
-
-# CPU fast path, stride 1: dx as a convolution of dy (Conv2D._dx_as_convolution) instead of
-# W^T @ dy and col2im. A switch so tests and benchmarks can compare the two.
-DX_BY_CONVOLUTION = True
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _kernels_for(x):
-    """The kernel module for x's backend (numba for NumPy, CUDA for CuPy)."""
-    return kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
-
-
 def im2col(x, k: int, stride: int, padding: int, *, fast: bool | None = None, out=None):
     """(N, C, H, W) -> cols (C, k, k, N, OH, OW): cols[c, i, j, n, p, q] = xpad[n, c, s*p+i, s*q+j].
 
     Plain path: one strided slice copy per kernel offset (k*k of them), never a loop over
-    pixels. Fast path (``fast``, see tinyalex.kernels.use_fast): one kernel pass with the
+    pixels. Fast path (``fast``, see tinyalex.kernels.for_array): one kernel pass with the
     padding in the index arithmetic, writing into ``out`` when its shape fits (a
     workspace the layer keeps between steps).
     """
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
-    if kernels.use_fast(x, fast):
-        return _kernels_for(x).im2col(xp.ascontiguousarray(x), k, stride, padding, oh, ow, out)
+    kern = kernels.for_array(x, fast)
+    if kern:
+        return kern.im2col(xp.ascontiguousarray(x), k, stride, padding, oh, ow, out)
     if padding:
         x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     xt = x.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp): a view; the slices below copy
@@ -70,10 +83,9 @@ def col2im(cols, x_shape, k: int, stride: int, padding: int, *, fast: bool | Non
     task on the CPU, one pixel per thread (summing the windows that cover it) on the GPU.
     """
     xp = array_module(cols)
-    if kernels.use_fast(cols, fast):
-        return _kernels_for(cols).col2im(
-            xp.ascontiguousarray(cols), tuple(x_shape), k, stride, padding
-        )
+    kern = kernels.for_array(cols, fast)
+    if kern:
+        return kern.col2im(xp.ascontiguousarray(cols), tuple(x_shape), k, stride, padding)
     n, c, h, w = x_shape
     oh, ow = cols.shape[4], cols.shape[5]
     dx = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
@@ -89,6 +101,9 @@ class Conv2D(Layer):
 
     Params: ``W`` (out_channels, in_channels/groups, k, k), ``b`` (out_channels,).
     Default init: He normal (std sqrt(2 / fan_in)), biases 0; models set the paper's init.
+    ``fast``: None (kernels where they run) or False (the plain path).
+    ``dx_by_convolution``: on the CPU fast path, take a stride-1 dx as a convolution of dy
+    with the flipped kernel (True, the default) or as dcols and col2im (False).
     """
 
     def __init__(
@@ -122,8 +137,10 @@ class Conv2D(Layer):
         self.params = {"W": w.astype(self.dtype), "b": np.zeros(out_channels, self.dtype)}
         self.zero_grads()
         self.fast: bool | None = None  # None: kernels where they run; False: plain path
-        self._workspace = None  # the fast path's im2col buffer, reused between steps
-        self._dworkspace = None  # the same for dy's im2col in backward (stride 1, CPU)
+        self.dx_by_convolution = True
+        # The fast path's buffers, reused between steps: "cols" (the forward's im2col) and
+        # "dy_cols" (dy's im2col for a stride-1 dx on the CPU). See kept_buffers().
+        self._buffers: dict = {}
 
     @property
     def weight_shape(self) -> tuple:
@@ -138,6 +155,14 @@ class Conv2D(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return (n, self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p))
 
+    def kept_buffers(self) -> list:
+        """The arrays this layer keeps between steps (the fast path's im2col workspaces)."""
+        return [self._buffers[key] for key in sorted(self._buffers)]
+
+    def to(self, backend: str):
+        self._buffers = {}
+        return super().to(backend)
+
     def forward(self, x, train: bool = True):
         check_4d(self, x, self.in_channels)
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
@@ -147,93 +172,50 @@ class Conv2D(Layer):
             raise ValueError(
                 f"Conv2D: input {h}x{w} is smaller than the kernel {k}x{k} (padding {p})"
             )
-        W = self.params["W"].astype(x.dtype, copy=False)
+        Wg = self.params["W"].astype(x.dtype, copy=False).reshape(g, o // g, -1)
         b = self.params["b"].astype(x.dtype, copy=False)
-        fast = kernels.use_fast(x, self.fast)
-        # The fast path reuses last step's cols buffer: only this layer's cache holds it,
-        # and the cache is replaced by this very call.
-        cols = im2col(x, k, s, p, fast=fast, out=self._workspace if fast else None)
-        self._workspace = cols if fast else None
+        kern = kernels.for_array(x, self.fast)
+        # cols (G, C/G*k*k, N*OH*OW). The fast path refills last step's buffer: only this
+        # layer's cache holds it, and the cache is replaced by this very call.
+        cols = im2col(x, k, s, p, fast=kern is not None, out=self._buffers.pop("cols", None))
+        if kern:
+            self._buffers["cols"] = cols
         cols = cols.reshape(g, c // g * k * k, n * oh * ow)
-        if fast and not is_cupy_array(x):  # split over threads by us (kernels/gemm.py)
-            y = kernels.gemm_kernels().matmul_cols(W.reshape(g, o // g, -1), cols)
+        # y_g = W_g . cols_g + b, then (O, N, OH, OW) -> NCHW
+        if kern:  # the bias added while the GEMM's rows are rewritten as NCHW, in one pass
+            y = kern.bias_to_nchw(kern.conv_gemm(Wg, cols).reshape(o, -1), b, n, o, oh, ow)
         else:
-            y = W.reshape(g, o // g, -1) @ cols  # (G, O/G, N*OH*OW): one batched GEMM
-        if fast:  # bias added while (O, N, OH*OW) is rewritten as NCHW, in one pass
-            y = _kernels_for(x).bias_to_nchw(y.reshape(o, n * oh * ow), b, n, o, oh, ow)
-        else:
-            y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
-        self._cache = (cols, x.shape, fast) if train else None
+            y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        self._cache = (cols, x.shape, kern) if train else None
         return y
 
     def backward(self, dy, input_grad: bool = True):
-        """Fills grads W and b; returns dx, or None with ``input_grad=False`` (conv1 on
-        images: the dx GEMM and col2im are skipped, see Sequential.backward)."""
-        cols, x_shape, fast = self._take_cache()
-        xp = array_module(dy)
+        """Steps (1)-(4) of the module docstring. Fills grads W and b; returns dx, or None
+        with ``input_grad=False`` (the first layer, on images: (3) and (4) are skipped)."""
+        cols, x_shape, kern = self._take_cache()
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
-        n, c = x_shape[:2]
-        o, oh, ow = dy.shape[1:]
+        (n, c), (o, oh, ow) = x_shape[:2], dy.shape[1:]
         W = self.params["W"]
         dy = dy.astype(cols.dtype, copy=False)
-        if fast:  # (O, N*OH*OW) rows and the bias gradient in one pass over dy
-            rows, db = _kernels_for(dy).nchw_to_rows(xp.ascontiguousarray(dy))
-            dyg = rows.reshape(g, o // g, n * oh * ow)
+        Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)  # (G, O/G, C/G*k*k)
+        # (1) db = sum of dy over n, p, q; and dy as rows dy_g (G, O/G, N*OH*OW)
+        if kern:  # both in one pass over dy
+            rows, db = kern.nchw_to_rows(array_module(dy).ascontiguousarray(dy))
         else:
-            dyg = dy.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
-            db = dy.sum(axis=(0, 2, 3))
-        Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)
-        split = fast and xp is np  # CPU GEMMs split over threads by us (kernels/gemm.py)
-        gemm = kernels.gemm_kernels() if split else None
-        dW = (
-            gemm.matmul_sum(dyg, cols.transpose(0, 2, 1))
-            if split
-            else dyg @ cols.transpose(0, 2, 1)
-        )
+            rows, db = dy.transpose(1, 0, 2, 3).reshape(o, -1), dy.sum(axis=(0, 2, 3))
+        dyg = rows.reshape(g, o // g, n * oh * ow)
+        # (2) dW_g = dy_g . cols_g^T
+        dW = kern.conv_dW(dyg, cols) if kern else dyg @ cols.transpose(0, 2, 1)
         self.grads["W"] = dW.reshape(W.shape).astype(W.dtype, copy=False)
         self.grads["b"] = db.astype(W.dtype, copy=False)
         if not input_grad:
             return None
-        if split and s == 1 and p <= k - 1 and DX_BY_CONVOLUTION:
-            return self._dx_as_convolution(dy, Wg, x_shape)
-        if split:
-            dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)
-        else:
-            dcols = xp.matmul(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
-        return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=fast)
-
-    def _dx_as_convolution(self, dy, Wg, x_shape):
-        """Stride 1 on the CPU: dx is a convolution of dy with the kernel flipped in space
-        and transposed in channels, padded k-1-p:
-
-            dx[n, c, y, x] = sum_{o, i, j} W[o, c, k-1-i, k-1-j] dypad[n, o, y + i, x + j]
-
-        The same sums as W^T @ dy followed by col2im, arranged as im2col + one GEMM with
-        the wide (C, O*k*k) @ (O*k*k, N*H*W) shape BLAS runs fastest, and no scatter-add.
-        dy's patch matrix has O*k*k rows where the forward's had C*k*k: where O > C (alexnet's
-        conv2 and conv3) the images go in chunks, so its buffer is never larger.
-        """
-        k, p, g = self.kernel_size, self.padding, self.groups
-        n, c, h, w = x_shape
-        o = dy.shape[1]
-        Wf = Wg.reshape(g, o // g, c // g, k, k)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
-        Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
-        kern, gemm = kernels.numba_kernels(), kernels.gemm_kernels()
-        step = max(1, n * c // o) if o > c else n  # images per chunk
-        size = o * k * k * step * h * w
-        if (
-            self._dworkspace is None
-            or self._dworkspace.size < size
-            or (self._dworkspace.dtype != dy.dtype)
-        ):
-            self._dworkspace = np.empty(size, dtype=dy.dtype)  # reused next step
-        zeros = np.zeros(c, dy.dtype)
-        parts = []
-        for lo in range(0, n, step):
-            m = min(step, n - lo)
-            shape = (o, k, k, m, h, w)
-            buf = self._dworkspace[: o * k * k * m * h * w].reshape(shape)
-            dcols = kern.im2col(dy[lo : lo + m], k, 1, k - 1 - p, h, w, out=buf)
-            rows = gemm.matmul_cols(Wf, dcols.reshape(g, o // g * k * k, m * h * w))
-            parts.append(kern.bias_to_nchw(rows.reshape(c, m * h * w), zeros, m, c, h, w))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if kern:  # (3) and (4) together, by whichever variant kernels/ picks
+            by_conv, buffers = self.dx_by_convolution, self._buffers
+            return kern.conv_dx(
+                dy, dyg, Wg, x_shape, k, s, p, by_convolution=by_conv, buffers=buffers
+            )
+        # (3) dcols_g = W_g^T . dy_g
+        dcols = Wg.transpose(0, 2, 1) @ dyg  # (G, C/G*k*k, N*OH*OW)
+        # (4) dx = col2im(dcols)
+        return col2im(dcols.reshape(c, k, k, n, oh, ow), x_shape, k, s, p, fast=False)

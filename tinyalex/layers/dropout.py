@@ -4,6 +4,8 @@ Inverted (default):  train y = x * m / (1 - p),  test y = x
 Paper's form:        train y = x * m,            test y = x * (1 - p)
 with m ~ Bernoulli(1 - p) per unit. Both give the same expected activation at test
 time. Backward reuses the forward mask: dx = dy * m (/ (1 - p) when inverted).
+Shapes: any; y and dx have x's shape. Versions: the plain path only (one multiply each way;
+no loop reference, no kernel).
 
 Masks come from the layer's own seeded NumPy Generator (``rng``), so runs repeat;
 on CuPy the mask is drawn on the device by a CuPy generator seeded from it.
@@ -55,5 +57,6 @@ class Dropout(Layer):
         self._cache = mask
         return x * mask
 
-    def backward(self, dy):
-        return dy * self._take_cache()
+    def backward(self, dy, input_grad: bool = True):
+        mask = self._take_cache()
+        return dy * mask if input_grad else None

@@ -18,5 +18,6 @@ class Flatten(Layer):
             size *= d
         return (in_shape[0], size)
 
-    def backward(self, dy):
-        return dy.reshape(self._take_cache())
+    def backward(self, dy, input_grad: bool = True):
+        shape = self._take_cache()
+        return dy.reshape(shape) if input_grad else None

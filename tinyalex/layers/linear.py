@@ -3,10 +3,15 @@
 Shapes: x (N, in_features); W (in_features, out_features); b (out_features,); y (N, out_features).
 Backward: dW = x^T @ dy, db = sum_n dy, dx = dy @ W^T.
 
-Fast path (NumPy arrays, unless ``layer.fast = False`` or ``TINYALEX_KERNELS=0``): the
-same three products, each split over threads along its output columns by us with
-single-threaded BLAS calls (tinyalex/kernels/gemm.py, as conv's GEMMs). The numbers are
-the same products either way; only who runs which columns changes.
+Versions (docs/style.md §2):
+
+- reference: ``reference.linear_forward`` / ``linear_backward``, loops over every sum.
+- plain path: the three ``@`` products.
+- fast path: ``kern.matmul2d`` (``kern = kernels.for_array(x)``, unless ``layer.fast = False``
+  or ``TINYALEX_KERNELS=0``). On the CPU each product is split over threads along its output
+  columns with single-threaded BLAS calls (tinyalex/kernels/gemm.py, as conv's GEMMs); on the
+  GPU it is one cuBLAS GEMM. The numbers are the same products either way; only who runs
+  which columns changes.
 """
 
 from __future__ import annotations
@@ -72,7 +77,6 @@ class Linear(Layer):
         return matmul(dy, W.astype(dy.dtype, copy=False).T)
 
     def _matmul(self, x):
-        """a @ b, split over threads on the CPU fast path."""
-        if array_module(x) is np and kernels.use_fast(x, self.fast):
-            return kernels.gemm_kernels().matmul2d
-        return np.matmul if array_module(x) is np else array_module(x).matmul
+        """a @ b: the fast path's ``matmul2d``, or the plain path's ``matmul``."""
+        kern = kernels.for_array(x, self.fast)
+        return kern.matmul2d if kern else array_module(x).matmul

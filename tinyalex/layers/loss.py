@@ -1,9 +1,14 @@
 """Softmax cross-entropy, averaged over the batch (P §3.5: a 1000-way softmax).
 
-    p = softmax(z),   L = -(1/N) sum_n log p[n, y_n],   dL/dz = (p - onehot(y)) / N
+    log p = log_softmax(z) = z - max(z) - log sum exp(z - max(z))        (row by row)
+    L     = -(1/N) sum_n log p[n, y_n]
+    dL/dz = (p - onehot(y)) / N
 
-Shapes: logits z (N, K); labels y (N,) integers in [0, K). Stable for any logits:
-the row maximum is subtracted first and log p is computed as z - logsumexp(z).
+Shapes: logits z (N, K); labels y (N,) integers in [0, K); L a 0-d array; dL/dz (N, K).
+Stable for any logits: the row maximum is subtracted before the exponential.
+
+Versions (docs/style.md §2): reference ``reference.softmax_cross_entropy`` (one row at a
+time, in float64); plain path below; no fast path (the loss is a tiny share of a step).
 """
 
 from __future__ import annotations
@@ -11,17 +16,26 @@ from __future__ import annotations
 from ..backend import array_module
 
 
-def softmax(z):
-    """Row-wise softmax of (N, K) logits, stable for any magnitude."""
+def log_softmax(z):
+    """Row-wise log softmax of (N, K) logits, stable for any magnitude."""
     xp = array_module(z)
-    e = xp.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(z):
+    """Row-wise softmax of (N, K) logits: exp(log_softmax(z)), rows summing to 1."""
+    return array_module(z).exp(log_softmax(z))
 
 
 class SoftmaxCrossEntropy:
+    """The loss. Not a Layer: it takes labels and ends the network, so its contract is smaller:
+
+    loss    = loss_fn.forward(logits, labels)   # mean cross-entropy; keeps log p
+    dlogits = loss_fn.backward()                # dL/dlogits, (N, K)
+    """
+
     def __init__(self):
-        self.params: dict = {}
-        self.grads: dict = {}
         self._cache = None
 
     def forward(self, logits, labels):
@@ -39,19 +53,16 @@ class SoftmaxCrossEntropy:
             raise ValueError(
                 f"labels must lie in [0, {k}), got min {int(labels.min())} max {int(labels.max())}"
             )
-        z = logits - logits.max(axis=1, keepdims=True)
-        logp = z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))
-        rows = xp.arange(n)
-        self.probs = xp.exp(logp)
-        self._cache = (self.probs, labels)
-        return -logp[rows, labels].mean()
+        logp = log_softmax(logits)
+        self._cache = (logp, labels)
+        return -logp[xp.arange(n), labels].mean()
 
     __call__ = forward
 
     def backward(self):
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() called before forward()")
-        probs, labels = self._cache
-        d = probs.copy()
+        logp, labels = self._cache
+        d = array_module(logp).exp(logp)  # p
         d[array_module(d).arange(len(labels)), labels] -= 1
         return d / len(labels)

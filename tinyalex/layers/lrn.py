@@ -13,17 +13,21 @@ Backward, with scale = k + alpha' S and y = b:
 
 Shapes: x, y (N, C, H, W).
 
-Fast path (tinyalex/kernels, unless ``layer.fast = False`` or ``TINYALEX_KERNELS=0``):
-one fused pass each way, the window sum kept as a running sum over channels (add the
-channel entering the window, subtract the one leaving it) and scale**-beta by square
-roots for the paper's beta = 0.75; numba on the CPU, CUDA on CuPy. The plain path below,
-a padded copy and ``size`` shifted adds, is the reference.
+Versions (docs/style.md §2):
+
+- reference: ``reference.lrn_forward`` / ``lrn_backward``, loops over every element and window.
+- plain path (below): the window sum as a padded copy and ``size`` shifted adds.
+- fast path: ``kern.lrn_forward`` / ``lrn_backward`` (``kern = kernels.for_array(x)``, unless
+  ``layer.fast = False`` or ``TINYALEX_KERNELS=0``): one fused pass each way, the window sum
+  kept as a running sum over channels (add the channel entering the window, subtract the one
+  leaving it) and scale**-beta by square roots for the paper's beta = 0.75; numba on the CPU,
+  CUDA on CuPy.
 """
 
 from __future__ import annotations
 
 from .. import kernels
-from ..backend import array_module, is_cupy_array
+from ..backend import array_module
 from .base import Layer, check_4d
 
 
@@ -69,8 +73,8 @@ class LRN(Layer):
         check_4d(self, x)
         xp = array_module(x)
         n = self.size
-        if kernels.use_fast(x, self.fast):
-            kern = kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+        kern = kernels.for_array(x, self.fast)
+        if kern:
             x = xp.ascontiguousarray(x)
             y, scale, pw = kern.lrn_forward(x, n, self.effective_alpha, self.beta, self.k)
             self._cache = (kern, x, scale, pw) if train else None
@@ -80,8 +84,10 @@ class LRN(Layer):
         self._cache = (None, x, y, scale) if train else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad: bool = True):
         kern, x, *rest = self._take_cache()
+        if not input_grad:
+            return None
         xp = array_module(dy)
         n = self.size
         if kern is not None:

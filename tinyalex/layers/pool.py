@@ -6,17 +6,21 @@ Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H + 2*pad - z) // s + 1 (floor
 and PyTorch's default). Padding, if asked, is -inf so it never wins.
 Backward: each window's gradient goes to one maximum, the first in row-major order on ties.
 
-Plain path (the reference): both directions loop over the z*z window offsets with strided
-slices (9 for the paper), never over pixels. Fast path (tinyalex/kernels, unless
-``layer.fast = False`` or ``TINYALEX_KERNELS=0``): one kernel pass each way, numba on the
-CPU, CUDA on CuPy, with the same cache (the int8 offset i*z + j of each window's maximum),
-so the overlapping case costs one read of the input and one write of the output.
+Versions (docs/style.md §2):
+
+- reference: ``reference.maxpool_forward`` / ``maxpool_backward``, loops over every output.
+- plain path (below): both directions loop over the z*z window offsets with strided slices
+  (9 for the paper), never over pixels.
+- fast path: ``kern.maxpool_forward`` / ``maxpool_backward`` (``kern = kernels.for_array(x)``,
+  unless ``layer.fast = False`` or ``TINYALEX_KERNELS=0``): one kernel pass each way, numba on
+  the CPU, CUDA on CuPy, with the same cache (the int8 offset i*z + j of each window's
+  maximum), so the overlapping case costs one read of the input and one write of the output.
 """
 
 from __future__ import annotations
 
 from .. import kernels
-from ..backend import array_module, is_cupy_array
+from ..backend import array_module
 from .base import Layer, check_4d
 from .conv import conv_output_size
 
@@ -44,8 +48,8 @@ class MaxPool2D(Layer):
         _, _, oh, ow = self.output_shape(x.shape)
         if oh < 1 or ow < 1:
             raise ValueError(f"MaxPool2D: input {x.shape[2:]} is smaller than the window {z}")
-        if kernels.use_fast(x, self.fast):
-            kern = kernels.cuda_kernels() if is_cupy_array(x) else kernels.numba_kernels()
+        kern = kernels.for_array(x, self.fast)
+        if kern:
             y, arg = kern.maxpool_forward(xp.ascontiguousarray(x), z, s, p, oh, ow)
             self._cache = (arg, x.shape, kern) if train else None
             return y
@@ -65,8 +69,10 @@ class MaxPool2D(Layer):
         self._cache = (arg, x.shape, None) if train else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad: bool = True):
         arg, x_shape, kern = self._take_cache()
+        if not input_grad:
+            return None
         xp = array_module(dy)
         z, s, p = self.kernel_size, self.stride, self.padding
         if kern is not None:

@@ -7,8 +7,6 @@ attribute if set (the models name layers as the paper does), else its index.
 
 from __future__ import annotations
 
-import inspect
-
 from ..backend import array_module
 from .base import Layer
 
@@ -80,31 +78,31 @@ class Sequential(Layer):
         return x
 
     def backward(self, dy, input_grad: bool = True):
-        """dL/dx through every layer, in reverse; fills each layer's grads.
+        """dL/dx through the layers in reverse, as :meth:`backward_steps` lists them; fills
+        each layer's grads. Returns dx, or None with ``input_grad=False``."""
+        for _, layer, layer_input_grad in self.backward_steps(input_grad):
+            dy = layer.backward(dy, input_grad=layer_input_grad)
+        return dy if input_grad else None
 
-        ``input_grad=False``: the gradient with respect to the input is not wanted (a
-        batch of images needs none; PyTorch skips it the same way when the input does not
-        require grad). Backward then stops at the first layer with parameters, which fills
-        its grads but skips its own dx (conv1's col2im and one of its three GEMMs), and
-        returns None. The layers below it, holding no parameters, are not run.
+    def backward_steps(self, input_grad: bool = True) -> list:
+        """Where backward runs and stops: [(name, layer, input_grad for that layer)], last
+        layer first.
+
+        ``input_grad=True``: every layer, each computing its dx. ``input_grad=False``: the
+        gradient with respect to the input is not wanted (a batch of images needs none;
+        PyTorch skips it the same way when the input does not require grad). Backward then
+        stops at the first layer with parameters, which fills its grads but is asked for no
+        dx (conv1's dcols GEMM and col2im); the parameter-free layers below it are not run.
+        The benchmark's per-layer timing walks this same list.
         """
-        layers = self.layers
-        stop = 0
+        named = self.named_layers()
+        steps = [(name, layer, True) for name, layer in named]
         if not input_grad:
-            with_params = [i for i, layer in enumerate(layers) if layer.params]
-            if not with_params:
-                return None
-            stop = with_params[0]
-        for i in range(len(layers) - 1, stop - 1, -1):
-            layer = layers[i]
-            if i == stop and not input_grad:
-                if _takes_input_grad(layer):
-                    layer.backward(dy, input_grad=False)
-                else:
-                    layer.backward(dy)
-                return None
-            dy = layer.backward(dy)
-        return dy
+            first = next((i for i, (_, layer) in enumerate(named) if layer.params), len(named))
+            steps = steps[first:]
+            if steps:
+                steps[0] = (steps[0][0], steps[0][1], False)
+        return steps[::-1]
 
     def zero_grads(self) -> None:
         for layer in self.layers:
@@ -118,8 +116,3 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({name}) {layer!r}" for name, layer in self.named_layers())
         return f"Sequential(\n{inner}\n)"
-
-
-def _takes_input_grad(layer) -> bool:
-    """Whether ``layer.backward`` accepts ``input_grad`` (Conv2D, Linear, Sequential do)."""
-    return "input_grad" in inspect.signature(layer.backward).parameters
