@@ -53,8 +53,15 @@ def save(path, *, params: dict, optimizer: dict, data: dict, meta: dict) -> Path
     return path
 
 
+GROUPS = {"param": "params", "opt": "optimizer", "data": "data"}
+
+
 def load(path) -> dict:
-    """{"params": {...}, "optimizer": {...}, "data": {...}, "meta": {...}} from a checkpoint."""
+    """{"params": {...}, "optimizer": {...}, "data": {...}, "meta": {...}} from a checkpoint.
+
+    CheckpointError (one line) for a missing, damaged or foreign file: not a zip of plain
+    arrays, a meta that is not a JSON object of this format, or an array outside the layout.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
@@ -62,12 +69,25 @@ def load(path) -> dict:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except Exception as e:  # zip, npy-header or JSON damage: all mean "not usable"
+    except Exception as e:  # zip, npy-header or JSON damage, no meta: all mean "not usable"
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
-    if meta.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is not a tinyalex checkpoint (format {meta.get('format')})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path} is not a tinyalex checkpoint (format {found})")
     out = {"params": {}, "optimizer": {}, "data": {}, "meta": meta}
     for key, value in arrays.items():
         group, _, name = key.partition("/")
-        out[{"param": "params", "opt": "optimizer", "data": "data"}[group]][name] = value
+        if group not in GROUPS or not name:
+            raise CheckpointError(f"{path} is not a tinyalex checkpoint (unknown array {key!r})")
+        out[GROUPS[group]][name] = value
     return out
+
+
+def require(ckpt: dict, path, *keys: str) -> None:
+    """CheckpointError unless ``ckpt["meta"]`` has each dotted key ("config.augment", ...)."""
+    for key in keys:
+        node = ckpt["meta"]
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise CheckpointError(f"checkpoint {path} is incomplete: its meta lacks {key!r}")
+            node = node[part]

@@ -7,26 +7,30 @@ from __future__ import annotations
 import numpy as np
 
 from .augment import make_eval
-from .backend import BackendError, array_module, to_device
+from .backend import array_module, to_device
 from .checkpoint import CheckpointError
-from .data import DataError
 from .layers import softmax
-from .models import Model, build
+from .models import MODELS, Model, build
 
-# What a user's mistake raises (no GPU, missing or corrupt data or checkpoint, a bad value):
-# the commands print it as one line and exit with code 2, no traceback.
-USER_ERRORS = (BackendError, DataError, CheckpointError, ValueError)
-
-# Stored image side for each model: AlexNet crops 227 out of the paper's 256x256 images
-# (P §2); the CIFAR net crops 24 out of each dataset's own size (None).
-STORED_SIZE = {"alexnet": 256, "cifar": None}
+# What evaluation and prediction read from a checkpoint's meta (checkpoint.require).
+EVAL_META = ("model.name", "model.config", "config.augment", "crop_size", "stored_size", "classes")
 
 
 def restore_model(ckpt: dict, backend: str = "numpy") -> Model:
-    """The checkpoint's model with its parameters, on ``backend``."""
-    meta = ckpt["meta"]
-    model = build(meta["model"]["name"], **meta["model"]["config"])
-    model.load_params(ckpt["params"])
+    """The checkpoint's model with its parameters, on ``backend``.
+
+    A model name, config or parameter set that does not fit raises CheckpointError: the
+    file, not the code, is what is wrong.
+    """
+    spec = ckpt["meta"]["model"]
+    name, config = spec.get("name"), spec.get("config")
+    if name not in MODELS or not isinstance(config, dict):
+        raise CheckpointError(f"the checkpoint's model {name!r} is not one of {sorted(MODELS)}")
+    try:
+        model = build(name, **config)
+        model.load_params(ckpt["params"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"the checkpoint's {name} model does not load: {e}") from e
     return model.to(backend)
 
 
@@ -54,6 +58,8 @@ def predict_probs(model: Model, batch, view) -> np.ndarray:
 
 def score(model: Model, x_uint8, y, view, batch_size: int, backend: str) -> dict:
     """Mean cross-entropy and top-1 / top-5 error of the averaged softmax over a set."""
+    if len(y) == 0 or batch_size < 1:
+        raise ValueError(f"score needs images and batch_size >= 1 (got {len(y)}, {batch_size})")
     total_loss, top1, top5, n = 0.0, 0, 0, len(y)
     for start in range(0, n, batch_size):
         xb = to_device(x_uint8[start : start + batch_size].astype(np.float32), backend)

@@ -7,326 +7,659 @@ with ``--resume``), metrics.jsonl (one line an epoch) and curves.png.
     python -m tinyalex.train --data fashion-mnist --epochs 12
     python -m tinyalex.train --backend cupy --model alexnet --data folder --data-dir ~/imagenet
     python -m tinyalex.train --resume runs/synthetic-cifar/checkpoint.npz --epochs 20
+
+A run is built in four named parts (``Trainer``): the data, the model (restored or built),
+the input pipelines, the optimiser and its schedule. Each epoch calls
+:func:`tinyalex.step.train_step` once per batch.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, recipes, rundir
 from .augment import PRESETS, make_pipeline, pca_colour_stats
 from .backend import BACKENDS, get_module, synchronize, to_device
+from .checkpoint import CheckpointError
+from .cli import (
+    USER_ERRORS,
+    ArgumentParser,
+    OutputError,
+    UserError,
+    fraction,
+    int_list,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    report,
+)
 from .data import DATASETS, BatchLoader, DataError, channel_stats, load_dataset, mean_image
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, build
 from .optim import SGD, ReduceOnPlateau, StepSchedule
-from .run import STORED_SIZE, USER_ERRORS, eval_transform, restore_model, score
+from .run import EVAL_META, eval_transform, restore_model, score
+from .step import train_step
 
-# Settings a resumed run takes from its checkpoint rather than from the command line.
-RUN_SETTINGS = (
+PROG = "python -m tinyalex.train"
+
+# The settings of a run, all stored in its checkpoint (meta["config"]). On --resume:
+# FIXED ones define the run and must match if given again; CHANGEABLE ones take effect
+# from the resumed step, with a printed note; the rest (--epochs, the new total, and
+# --backend) are taken as given, else from the checkpoint.
+FIXED = (
     "model",
     "data",
-    "data_dir",
     "limit",
+    "val_limit",
     "batch_size",
     "seed",
     "augment",
+    "init",
     "image_size",
+    "normalize",
+    "schedule",
+)
+CHANGEABLE = (
+    "data_dir",
+    "lr",
     "momentum",
     "weight_decay",
     "patience",
-    "init",
+    "milestones",
+    "eval_crops",
+    "backend",
+)
+SETTINGS = (*FIXED, *CHANGEABLE, "epochs")
+
+# Settings not in tinyalex.recipes: the same for every model and dataset.
+BASE = {
+    "backend": "numpy",
+    "model": "cifar",
+    "data": "synthetic",
+    "data_dir": None,
+    "seed": 0,
+    "eval_crops": 1,
+    "limit": None,
+    "val_limit": None,
+}
+
+RESUME_RULE = (
+    "--resume FILE continues the run saved in FILE with every setting stored in it, and "
+    "writes beside FILE unless --out says otherwise; `--resume FILE --epochs N` (N: the new "
+    "total) goes on exactly as if never stopped (bit for bit on NumPy). Flags that define "
+    "the run (--model --data --limit --val-limit --batch-size --seed --augment --init "
+    "--image-size --normalize --schedule) may be repeated with the same value; a different "
+    "value is refused. --lr --momentum --weight-decay --patience --milestones --eval-crops "
+    "--data-dir --backend take effect from the resumed step, with a printed note, and are "
+    "stored for the next resume."
+)
+
+SAFETY = (
+    "A folder holding a run is never reused silently: --out DIR with a run in it stops "
+    "unless --resume continues that run or --overwrite replaces it; without --out each new "
+    "run gets a free folder (runs/DATA-MODEL, then -2, -3, ...). Ctrl-C or SIGTERM saves "
+    "a checkpoint at the current step (exit 130 / 143); a NaN or inf in the loss, the "
+    "weights or the validation stops the run before anything is saved."
 )
 
 
-DEFAULT_LR = {"alexnet": 0.01, "cifar": 0.002}
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr (and exit code 2), not usage + error."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_args(argv=None) -> argparse.Namespace:
-    p = ArgumentParser(prog="python -m tinyalex.train", description=__doc__.split("\n")[0])
-    p.add_argument("--backend", choices=BACKENDS, default="numpy")
-    p.add_argument("--model", choices=sorted(MODELS), default="cifar")
-    p.add_argument("--data", choices=DATASETS, default="synthetic")
-    p.add_argument("--data-dir", default=None, help="where the dataset's files are")
-    p.add_argument("--epochs", type=int, default=12, help="total epochs (also when resuming)")
-    p.add_argument("--batch-size", type=int, default=128)
+    """The command line as given: a setting left out is None (see ``run_settings``)."""
+    p = ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n")[0],
+        epilog="\n\n".join(
+            textwrap.fill(text, 79)
+            for text in (
+                "Defaults marked * depend on --model and --data (tinyalex/recipes.py).",
+                f"Resume: {RESUME_RULE}",
+                SAFETY,
+            )
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--backend", choices=BACKENDS, help="default numpy")
+    p.add_argument("--model", choices=sorted(MODELS), help="default cifar")
+    p.add_argument("--data", choices=DATASETS, help="default synthetic")
+    p.add_argument("--data-dir", help="where the dataset's files are")
+    p.add_argument("--epochs", type=positive_int, help="* total epochs (also when resuming)")
+    p.add_argument("--batch-size", type=positive_int, help="*")
     p.add_argument(
         "--lr",
-        type=float,
-        default=None,
-        help="initial learning rate (default: the paper's 0.01 for alexnet; 0.002 for "
-        "the CIFAR net, whose He-initialised hidden layers see pixel-scale inputs)",
+        type=positive_float,
+        help="* initial learning rate (the paper's 0.01 for alexnet; 0.002 for the CIFAR "
+        "net, whose He-initialised hidden layers see pixel-scale inputs)",
     )
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--momentum", type=fraction, help="* in [0, 1)")
+    p.add_argument("--weight-decay", type=nonnegative_float, help="*")
     p.add_argument(
         "--patience",
-        type=int,
-        default=2,
-        help="epochs without a better validation error before lr /= 10 (3 times)",
+        type=positive_int,
+        help="* epochs without a better validation error before lr /= 10 (3 times)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", choices=PRESETS, default="paper")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--augment", choices=PRESETS, help="*")
     p.add_argument(
-        "--init",
-        choices=("paper", "he"),
-        default="paper",
-        help="alexnet's initialisation (the CIFAR net has its own)",
+        "--init", choices=("paper", "he"), help="* alexnet's initialisation (the CIFAR net's own)"
     )
     p.add_argument(
         "--image-size",
-        type=int,
-        default=None,
-        help="stored image side, cropped to the model's input (default: 256 for "
-        "alexnet, the dataset's own for cifar)",
+        type=positive_int,
+        help="* stored image side, cropped to the model's input (256 for alexnet, the "
+        "dataset's own for cifar)",
     )
     p.add_argument(
         "--normalize",
         choices=("pixel-mean", "channel"),
-        default="pixel-mean",
-        help="subtract the paper's per-pixel mean image, or standardise each channel",
+        help="* subtract the paper's per-pixel mean image, or standardise each channel",
     )
     p.add_argument(
         "--schedule",
         choices=("plateau", "step"),
-        default="plateau",
-        help="lr /10 when the validation error stalls (the paper's), or at --milestones",
+        help="* lr /10 when the validation error stalls (the paper's), or at --milestones",
     )
     p.add_argument(
         "--milestones",
-        type=lambda v: [int(e) for e in v.split(",")],
-        default=[],
-        help="epochs after which the step schedule divides lr by 10, e.g. 30,60",
+        type=int_list,
+        help="* epochs after which the step schedule divides lr by 10, e.g. 30,60",
     )
-    p.add_argument("--eval-crops", type=int, choices=(1, 10), default=1)
-    p.add_argument("--limit", type=int, default=None, help="use the first N training images")
-    p.add_argument("--val-limit", type=int, default=None, help="use the first N validation images")
-    p.add_argument("--out", default=None, help="output folder (default runs/DATA-MODEL)")
-    p.add_argument("--resume", default=None, metavar="FILE", help="checkpoint to continue")
-    args = p.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr is None:
-        args.lr = DEFAULT_LR[args.model]
-    if args.lr <= 0:
-        p.error("--lr must be positive")
-    return args
+    p.add_argument("--eval-crops", type=int, choices=(1, 10), help="default 1")
+    p.add_argument("--limit", type=positive_int, help="use the first N training images")
+    p.add_argument("--val-limit", type=positive_int, help="use the first N validation images")
+    p.add_argument("--out", help="output folder (default: a free runs/DATA-MODEL[-N])")
+    p.add_argument("--resume", metavar="FILE", help="checkpoint to continue (rule below)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out, on purpose"
+    )
+    return p.parse_args(argv)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, list[str]]:
+    """The settings a run uses, and notes to print; ``args`` itself is left as given.
+
+    A new run: the flags given, else tinyalex.recipes.defaults(model, data), else BASE.
+    A resumed run: the checkpoint's settings, with the flags given applied by RESUME_RULE.
+    """
+    notes = []
+    if resumed is None:
+        model = args.model or BASE["model"]
+        data = args.data or BASE["data"]
+        config = {**BASE, **recipes.defaults(model, data), "model": model, "data": data}
+        config = {key: config.get(key) for key in SETTINGS}
+        for key in SETTINGS:
+            if getattr(args, key) is not None:
+                config[key] = getattr(args, key)
+    else:
+        meta = resumed["meta"]
+        config = {key: meta["config"][key] for key in SETTINGS}
+        for key in FIXED:
+            given, stored = getattr(args, key), config[key]
+            if key == "image_size" and stored is None:
+                stored = meta["stored_size"]
+            if given is not None and given != stored:
+                raise UserError(
+                    f"{_flag(key)} {_shown(given)} differs from the checkpoint's "
+                    f"{_shown(stored)}: a resumed run keeps the settings that define it "
+                    "(start a new run to change it; see --help)"
+                )
+        for key in CHANGEABLE:
+            given = getattr(args, key)
+            if given is not None and given != config[key]:
+                notes.append(
+                    f"note: {_flag(key)} {_shown(given)} replaces the checkpoint's "
+                    f"{_shown(config[key])} from epoch {meta['epoch'] + 1}, batch "
+                    f"{meta['batch'] + 1} on"
+                )
+                config[key] = given
+        if args.epochs is not None:
+            config["epochs"] = args.epochs
+        if config["epochs"] <= meta["epoch"]:
+            raise UserError(
+                f"the checkpoint has already trained {meta['epoch']} epochs; give a larger "
+                f"--epochs (the new total) to continue it"
+            )
+    if config["milestones"] and config["schedule"] != "step":
+        raise UserError("--milestones needs --schedule step")
+    return config, notes
 
 
 class StopRequest:
-    """The first Ctrl-C asks the loop to stop after the current step (it then saves);
-    a second one interrupts at once."""
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step
+    (it then saves); a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signal: int | None = None
+        self._previous: dict = {}
 
     def __enter__(self):
         def handler(signum, frame):
             if self.requested:
                 raise KeyboardInterrupt
-            self.requested = True
+            self.requested, self.signal = True, signum
 
-        self._previous = signal.signal(signal.SIGINT, handler)
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, handler)
         return self
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+class Diverged(FloatingPointError):
+    """A NaN or inf in the loss, the weights or the validation: the run stops unsaved."""
+
+
+# What a checkpoint must hold for a run to continue from it.
+RESUME_META = (
+    *EVAL_META,
+    "epoch",
+    "batch",
+    "scheduler",
+    "dropout_rng",
+    *(f"config.{key}" for key in SETTINGS),
+)
 
 
 class Trainer:
-    """One training run: the model, optimiser, data and the loop over epochs."""
+    """One training run: the data, the model, the pipelines, the optimiser, the loop.
+
+    ``args`` is the command line as given and is never changed; ``config`` holds the
+    settings in effect (``run_settings``), which the checkpoint stores.
+    """
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        get_module(args.backend)  # BackendError now if cupy cannot run here
-        resumed = checkpoint.load(args.resume) if args.resume else None
-        if resumed:
-            for key in RUN_SETTINGS:
-                setattr(args, key, resumed["meta"]["config"][key])
-        # A resumed run writes beside its checkpoint unless told otherwise.
-        default_out = Path(args.resume).parent if args.resume else f"runs/{args.data}-{args.model}"
-        self.out = Path(args.out or default_out)
+        self.resumed = self._read_checkpoint()
+        self.config, notes = run_settings(args, self.resumed)
+        self.out, self.out_base = self._choose_output()
+        get_module(self.config["backend"])  # BackendError now if cupy cannot run here
+        for note in notes:
+            print(note, flush=True)
 
-        size = args.image_size or STORED_SIZE[args.model]
-        self.data = load_dataset(
-            args.data, data_dir=args.data_dir, size=size, limit=args.limit, seed=args.seed
-        )
-        print(f"tinyalex.train: {self.data.description}", flush=True)
-        if args.val_limit:
-            self.data.val_x = self.data.val_x[: args.val_limit]
-            self.data.val_y = self.data.val_y[: args.val_limit]
-
-        if resumed:
-            self.model = restore_model(resumed, args.backend)
-            self.norm = resumed["data"]
-        else:
-            config = {"num_classes": self.data.num_classes, "seed": args.seed}
-            if args.model == "alexnet":
-                config["init"] = args.init
-            self.model = build(args.model, **config).to(args.backend)
-            self.norm = normalisation_stats(self.data.train_x, args.normalize, args.seed)
-        crop = self.model.input_size
-        if self.data.image_size < crop:
-            raise DataError(
-                f"images are {self.data.image_size}px but the model needs {crop}px "
-                f"crops; pass --image-size {crop} or more"
-            )
-        # Host arrays: the augmentation steps copy them to the batch's device once.
-        norm = self.norm
-        eigvecs = norm["pca_eigvecs"]
-        if "std" in norm:  # standardised inputs: the colour shift is divided by std too
-            eigvecs = eigvecs / norm["std"][:, None]
-        self.train_view = make_pipeline(
-            args.augment,
-            crop,
-            mean=norm["mean"],
-            std=norm.get("std"),
-            pca=(norm["pca_eigvals"], eigvecs),
-        )
-        self.meta_base = {
-            "config": _config_of(args),
-            "crop_size": crop,
-            "stored_size": self.data.image_size,
-            "classes": list(self.data.classes),
-            "data_description": self.data.description,
-            "model": {"name": args.model, "config": self.model.config},
-        }
-        self.eval_view = eval_transform(self.meta_base, norm, args.eval_crops)
-
-        self.opt = SGD(self.model, args.lr, args.momentum, args.weight_decay)
-        if args.schedule == "plateau":
-            self.schedule = ReduceOnPlateau(self.opt, patience=args.patience, max_drops=3)
-        else:
-            self.schedule = StepSchedule(self.opt, args.milestones)
+        self.data = self._load_data()
+        self.model, self.norm = self._restore_or_build_model()
+        self.train_view, self.eval_view = self._make_pipelines()
+        self.opt, self.schedule = self._make_optimiser()
+        self.loss_fn = SoftmaxCrossEntropy()
         self.epoch, self.batch = 0, 0  # completed epochs; batches done in the next one
-        if resumed:
-            self.opt.load_state_dict(resumed["optimizer"])
-            meta = resumed["meta"]
-            self.schedule.load_state_dict(meta["scheduler"])
-            self.epoch, self.batch = meta["epoch"], meta["batch"]
-            for name, state in meta["dropout_rng"].items():
-                self.model[name].rng.bit_generator.state = state
-            print(
-                f"resumed from {args.resume}: epoch {self.epoch}, batch {self.batch}, "
-                f"lr {self.opt.lr:g}",
-                flush=True,
-            )
+        self.partial = {"loss_sum": 0.0, "errors": 0, "seen": 0, "seconds": 0.0}
+        # The file that holds the last good state, and its (epoch, batch): what a message
+        # after a NaN or a failed write points to.
+        self.last_good: tuple[Path, int, int] | None = None
+        if self.resumed:
+            self._restore_progress()
 
-        on_gpu = args.backend != "numpy"
+        on_gpu = self.config["backend"] != "numpy"
         # On the CPU augmentation runs in the loader's thread, overlapping the step; on the
         # GPU the raw batch is copied over and augmented there (same seeded parameters).
         self.loader = BatchLoader(
             self.data.train_x,
             self.data.train_y,
-            args.batch_size,
-            seed=args.seed,
+            self.config["batch_size"],
+            seed=self.config["seed"],
             transform=None if on_gpu else self._augment,
         )
-        self.loss_fn = SoftmaxCrossEntropy()
+        # Steps between reads of the loss on the host: each read waits for the GPU.
+        self.sync_every = 16 if on_gpu else 1
+
+    # ------------------------------------------------------------------ construction parts
+    def _read_checkpoint(self) -> dict | None:
+        if not self.args.resume:
+            return None
+        ckpt = checkpoint.load(self.args.resume)
+        checkpoint.require(ckpt, self.args.resume, *RESUME_META)
+        return ckpt
+
+    def _choose_output(self) -> tuple[Path, Path | None]:
+        """The output folder, checked before anything is loaded (rundir.check_folder).
+
+        --out as given; else beside the checkpoint when resuming; else a free
+        runs/DATA-MODEL[-N] (then also returned: the base to pick another from). A folder
+        holding another run is refused unless --overwrite.
+        """
+        args, config = self.args, self.config
+        if args.out:
+            out, base = Path(args.out), None
+        elif args.resume:
+            out, base = Path(args.resume).parent, None
+        else:
+            base = Path("runs") / f"{config['data']}-{config['model']}"
+            out = rundir.free_folder(base)
+            if out != base:
+                print(f"note: {base} holds an earlier run; this one writes to {out}", flush=True)
+        rundir.check_folder(out)
+        if base is None and not self._continues_in(out) and not args.overwrite:
+            present = rundir.run_files(out)
+            if present:
+                raise UserError(
+                    f"--out {out} already holds a run ({', '.join(present)}); continue it "
+                    f"with --resume {out / 'checkpoint.npz'}, replace it with --overwrite, "
+                    "or choose another --out"
+                )
+        return out, base
+
+    def _continues_in(self, out: Path) -> bool:
+        """Whether ``out`` is the folder of the checkpoint being resumed (continued in place)."""
+        if not self.args.resume:
+            return False
+        return Path(self.args.resume).resolve().parent == Path(out).resolve()
+
+    def _load_data(self):
+        c, meta = self.config, self.resumed["meta"] if self.resumed else None
+        size = meta["stored_size"] if meta else c["image_size"]
+        data = load_dataset(
+            c["data"], data_dir=c["data_dir"], size=size, limit=c["limit"], seed=c["seed"]
+        )
+        print(f"tinyalex.train: {data.description}", flush=True)
+        if meta and list(data.classes) != list(meta["classes"]):
+            raise DataError(
+                f"{c['data']} has classes {list(data.classes)[:5]}... but the checkpoint was "
+                f"trained on {list(meta['classes'])[:5]}...; is --data-dir the run's data?"
+            )
+        if c["val_limit"]:
+            data.val_x, data.val_y = data.val_x[: c["val_limit"]], data.val_y[: c["val_limit"]]
+        return data
+
+    def _restore_or_build_model(self):
+        """(model, norm): the checkpoint's, or a new model and the training set's statistics."""
+        c = self.config
+        if self.resumed:
+            model = restore_model(self.resumed, c["backend"])
+            norm = self.resumed["data"]
+            missing = {"mean", "pca_eigvals", "pca_eigvecs"} - set(norm)
+            if missing:
+                raise CheckpointError(f"checkpoint {self.args.resume} lacks data/{min(missing)}")
+        else:
+            config = {"num_classes": self.data.num_classes, "seed": c["seed"]}
+            if c["model"] == "alexnet":
+                config["init"] = c["init"]
+            model = build(c["model"], **config).to(c["backend"])
+            norm = normalisation_stats(self.data.train_x, c["normalize"], c["seed"])
+        if self.data.image_size < model.input_size:
+            raise DataError(
+                f"images are {self.data.image_size}px but the model needs {model.input_size}px "
+                f"crops; pass --image-size {model.input_size} or more"
+            )
+        return model, norm
+
+    def _make_pipelines(self):
+        """(train_view, eval_view): the augmentation and the evaluation crops."""
+        norm, crop = self.norm, self.model.input_size
+        eigvecs = norm["pca_eigvecs"]
+        if "std" in norm:  # standardised inputs: the colour shift is divided by std too
+            eigvecs = eigvecs / norm["std"][:, None]
+        # Host arrays: the augmentation steps copy them to the batch's device once.
+        train_view = make_pipeline(
+            self.config["augment"],
+            crop,
+            mean=norm["mean"],
+            std=norm.get("std"),
+            pca=(norm["pca_eigvals"], eigvecs),
+        )
+        return train_view, eval_transform(self.meta_base(), norm, self.config["eval_crops"])
+
+    def _make_optimiser(self):
+        """(SGD, schedule), their state restored from the checkpoint when resuming."""
+        c = self.config
+        opt = SGD(self.model, c["lr"], c["momentum"], c["weight_decay"])
+        if c["schedule"] == "plateau":
+            schedule = ReduceOnPlateau(opt, patience=c["patience"], max_drops=3)
+        else:
+            schedule = StepSchedule(opt, c["milestones"])
+        if self.resumed:
+            stored = self.resumed["meta"]["config"]
+            try:
+                opt.load_state_dict(self.resumed["optimizer"])
+                schedule.load_state_dict(self.resumed["meta"]["scheduler"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(
+                    f"checkpoint {self.args.resume}: optimiser state does not fit the model "
+                    f"({type(e).__name__}: {e})"
+                ) from e
+            # Changed settings (a note was printed) take effect from here on.
+            if c["lr"] != stored["lr"]:
+                opt.lr = c["lr"]
+            opt.momentum, opt.weight_decay = c["momentum"], c["weight_decay"]
+        return opt, schedule
+
+    def _restore_progress(self) -> None:
+        """Epoch and batch, dropout generators and the partial epoch's sums."""
+        meta, path = self.resumed["meta"], Path(self.args.resume)
+        try:
+            self.epoch, self.batch = int(meta["epoch"]), int(meta["batch"])
+            for name, state in meta["dropout_rng"].items():
+                layer = self.model[name]
+                if not isinstance(layer, Dropout):
+                    raise KeyError(f"{name} is not a dropout layer")
+                layer.rng.bit_generator.state = state
+            partial = meta.get("partial") or {}
+            for key in self.partial:
+                self.partial[key] = type(self.partial[key])(partial.get(key, 0))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(
+                f"checkpoint {path}: training state does not fit ({type(e).__name__}: {e})"
+            ) from e
+        self.last_good = (path, self.epoch, self.batch)
+        print(
+            f"resumed from {path}: epoch {self.epoch}, batch {self.batch}, lr {self.opt.lr:g}",
+            flush=True,
+        )
 
     def _augment(self, xb, yb, rng):
         return self.train_view(xb.astype(np.float32), rng), yb
 
+    def meta_base(self) -> dict:
+        """What every checkpoint of this run records besides its progress."""
+        return {
+            "config": dict(self.config),
+            "crop_size": self.model.input_size,
+            "stored_size": self.data.image_size,
+            "classes": list(self.data.classes),
+            "data_description": self.data.description,
+            "model": {"name": self.config["model"], "config": self.model.config},
+        }
+
+    # ------------------------------------------------------------------ saving
+    def last_good_text(self) -> str:
+        if self.last_good is None:
+            return "no checkpoint was written yet"
+        path, epoch, batch = self.last_good
+        at = f"epoch {epoch}" + (f", batch {batch}" if batch else "")
+        return f"the last good state is in {path} ({at})"
+
+    def diverged(self, what: str) -> Diverged:
+        lower = f"{self.opt.lr / 10:g}"
+        if self.last_good is None:
+            advice = f"start again with a lower --lr than {self.opt.lr:g}"
+        else:
+            advice = f"try --resume {self.last_good[0]} --lr {lower}"
+        return Diverged(f"{what}; stopped, nothing saved: {self.last_good_text()} ({advice})")
+
+    def check_finite(self, where: str) -> None:
+        """Diverged unless every weight and the epoch's loss sum are finite."""
+        xp = get_module(self.config["backend"])
+        if not math.isfinite(float(self.partial["loss_sum"])):
+            raise self.diverged(f"the training loss became non-finite by {where}")
+        for name, p in self.model.params.items():
+            if not bool(xp.isfinite(p).all()):
+                raise self.diverged(f"weight {name} became non-finite by {where}")
+
     def save(self) -> Path:
+        """Write checkpoint.npz, only from finite weights (else Diverged, nothing written)."""
+        if self.batch:
+            self.check_finite(f"epoch {self.epoch + 1}, batch {self.batch}")
+        else:
+            self.check_finite(f"the end of epoch {self.epoch}")
         dropout = {
             name: layer.rng.bit_generator.state
             for name, layer in self.model.named_layers()
             if isinstance(layer, Dropout)
         }
         meta = {
-            **self.meta_base,
+            **self.meta_base(),
             "epoch": self.epoch,
             "batch": self.batch,
             "scheduler": self.schedule.state_dict(),
             "dropout_rng": dropout,
+            "partial": {key: _plain(value) for key, value in self.partial.items()},
         }
-        return checkpoint.save(
-            self.out / "checkpoint.npz",
-            params=self.model.params,
-            optimizer=self.opt.state_dict(),
-            data=self.norm,
-            meta=meta,
-        )
+        path = self.out / "checkpoint.npz"
+        try:
+            checkpoint.save(
+                path,
+                params=self.model.params,
+                optimizer=self.opt.state_dict(),
+                data=self.norm,
+                meta=meta,
+            )
+        except OSError as e:
+            raise OutputError(
+                f"cannot write {path}: {e.strerror or e}; {self.last_good_text()}"
+            ) from e
+        self.last_good = (path, self.epoch, self.batch)
+        return path
+
+    # ------------------------------------------------------------------ the loop
+    def device_batch(self, xb, yb):
+        """A loader batch as the step's input on the run's backend (augmented on the GPU)."""
+        backend = self.config["backend"]
+        if backend != "numpy":
+            rng = self.loader.batch_rng(self.batch)
+            xb = self.train_view(to_device(xb.astype(np.float32), backend), rng)
+        return xb, to_device(yb, backend)
 
     def train_epoch(self, stop: StopRequest) -> dict | None:
-        """One epoch of SGD; None if stopped early (the caller saves)."""
+        """One epoch of SGD; None if stopped early (the caller saves).
+
+        The loss and error sums stay on the device; the host reads them every
+        ``sync_every`` steps (each step on NumPy), and checks they are finite.
+        """
         from tqdm import tqdm
 
-        args = self.args
+        xp = get_module(self.config["backend"])
         self.loader.set_epoch(self.epoch, start_batch=self.batch)
-        losses, errors, seen, t0 = 0.0, 0, 0, time.perf_counter()
+        p = self.partial
+        loss_sum = xp.asarray(p["loss_sum"], dtype=np.float64)
+        errors = xp.asarray(p["errors"], dtype=np.int64)
+        seen, t0 = p["seen"], time.perf_counter()
         bar = tqdm(
             self.loader,
             total=len(self.loader) - self.batch,
             disable=None,
             leave=False,
-            desc=f"epoch {self.epoch + 1}/{args.epochs}",
+            desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
             unit="batch",
         )
+        stopped = False
         for xb, yb in bar:
-            if args.backend != "numpy":
-                rng = self.loader.batch_rng(self.batch)
-                xb = self.train_view(to_device(xb.astype(np.float32), args.backend), rng)
-            yb = to_device(yb, args.backend)
-            logits = self.model.forward(xb, train=True)
-            loss = float(self.loss_fn.forward(logits, yb))
-            if not np.isfinite(loss):
-                path = self.out / "checkpoint.npz"
-                kept = (
-                    f"the last good checkpoint is kept in {path}"
-                    if path.exists()
-                    else "no checkpoint was written yet"
-                )
-                raise FloatingPointError(
-                    f"loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
-                    f"stopped: {kept} (try a lower --lr than {self.opt.lr:g})"
-                )
-            self.model.backward(self.loss_fn.backward(), input_grad=False)
-            self.opt.step()
+            xb, yb = self.device_batch(xb, yb)
+            loss, logits = train_step(self.model, self.loss_fn, self.opt, xb, yb)
             self.batch += 1
-            losses += loss * len(yb)
-            errors += int((logits.argmax(axis=1) != yb).sum())
+            loss_sum += loss.astype(np.float64) * len(yb)
+            errors += (logits.argmax(axis=1) != yb).sum()
             seen += len(yb)
-            bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-            if stop.requested:
-                return None
+            stopped = stop.requested
+            if stopped or self.batch % self.sync_every == 0:
+                value = float(loss)
+                if not math.isfinite(float(loss_sum)):
+                    what = f"loss became {value}" if not math.isfinite(value) else "loss overflowed"
+                    at = f"batch {self.batch}" if self.sync_every == 1 else f"by batch {self.batch}"
+                    raise self.diverged(f"{what} at epoch {self.epoch + 1}, {at}")
+                rate = (seen - p["seen"]) / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{value:.3f}", img_s=f"{rate:.0f}")
+            if stopped:
+                break
         synchronize()  # GPU work is queued: wait for it before reading the clock
-        seconds = time.perf_counter() - t0
-        return {
-            "train_loss": losses / max(seen, 1),
-            "train_error": errors / max(seen, 1),
-            "seconds": seconds,
-            "images_per_second": seen / seconds,
+        p.update(
+            loss_sum=float(loss_sum),
+            errors=int(errors),
+            seen=seen,
+            seconds=p["seconds"] + time.perf_counter() - t0,
+        )
+        if stopped:
+            return None
+        if not math.isfinite(p["loss_sum"]):
+            raise self.diverged(f"the training loss became non-finite in epoch {self.epoch + 1}")
+        stats = {
+            "train_loss": p["loss_sum"] / max(seen, 1),
+            "train_error": p["errors"] / max(seen, 1),
+            "seconds": p["seconds"],
+            "images_per_second": seen / p["seconds"],
         }
+        self.partial = {"loss_sum": 0.0, "errors": 0, "seen": 0, "seconds": 0.0}
+        return stats
 
     def run(self) -> int:
-        args = self.args
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Claim the output folder, train to ``config["epochs"]``, release the folder."""
+        lock = self._claim_output()
+        try:
+            return self._train()
+        finally:
+            lock.release()
+
+    def _claim_output(self) -> rundir.FolderLock:
+        """Create and lock the folder; with --overwrite remove the old run's files; on
+        resume carry the readable metrics up to the checkpoint's epoch."""
+        while True:
+            rundir.make_folder(self.out)
+            try:
+                lock = rundir.FolderLock(self.out).acquire()
+                break
+            except rundir.FolderLocked:  # another run took this folder since _choose_output
+                if self.out_base is None:
+                    raise
+                self.out = rundir.free_folder(self.out_base)
+        try:
+            if self.args.overwrite and not self._continues_in(self.out):
+                for name in rundir.run_files(self.out):
+                    (self.out / name).unlink()
+            if self.resumed:
+                source = Path(self.args.resume).parent / "metrics.jsonl"
+                rows, bad = rundir.read_metrics(source)
+                if bad:
+                    print(f"note: {source}: skipped unreadable line(s) {bad}", flush=True)
+                rows = [row for row in rows if row["epoch"] <= self.epoch]
+                rundir.write_metrics(self.out / "metrics.jsonl", rows)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def _train(self) -> int:
+        c = self.config
         n_params = sum(int(np.prod(p.shape)) for p in self.model.params.values())
         print(
-            f"model {args.model} ({n_params:,} parameters, input {self.model.input_size}px) "
-            f"on {args.backend}; "
-            f"augment {args.augment}; out {self.out}",
+            f"model {c['model']} ({n_params:,} parameters, input {self.model.input_size}px) "
+            f"on {c['backend']}; augment {c['augment']}; out {self.out}",
             flush=True,
         )
+        metrics = self.out / "metrics.jsonl"
         with StopRequest() as stop:
-            while self.epoch < args.epochs:
+            while self.epoch < c["epochs"]:
                 lr = self.opt.lr
                 stats = self.train_epoch(stop)
                 if stats is None:
@@ -336,16 +669,20 @@ class Trainer:
                         f"continue with --resume {path}",
                         file=sys.stderr,
                     )
-                    return 130
+                    return 128 + int(getattr(stop, "signal", None) or signal.SIGINT)
                 t0 = time.perf_counter()
                 val = score(
                     self.model,
                     self.data.val_x,
                     self.data.val_y,
                     self.eval_view,
-                    args.batch_size,
-                    args.backend,
+                    c["batch_size"],
+                    c["backend"],
                 )
+                if not all(math.isfinite(v) for v in val.values()):
+                    raise self.diverged(
+                        f"validation loss became {val['loss']} after epoch {self.epoch + 1}"
+                    )
                 self.epoch, self.batch = self.epoch + 1, 0
                 dropped = self.schedule.step(val["top1_error"], epoch=self.epoch)
                 record = {
@@ -358,10 +695,9 @@ class Trainer:
                     "eval_seconds": time.perf_counter() - t0,
                 }
                 self.save()
-                with open(self.out / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                rundir.append_metrics(metrics, record)
                 print(
-                    f"epoch {self.epoch:>3}/{args.epochs}  lr {lr:<8g} "
+                    f"epoch {self.epoch:>3}/{c['epochs']}  lr {lr:<8g} "
                     f"train loss {stats['train_loss']:.3f} err {stats['train_error']:6.1%}  "
                     f"val loss {val['loss']:.3f} top-1 {val['top1_error']:6.1%} "
                     f"top-5 {val['top5_error']:6.1%}  "
@@ -369,12 +705,14 @@ class Trainer:
                     + ("  (lr /10)" if dropped else ""),
                     flush=True,
                 )
-                plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
-        print(
-            f"done: {self.out / 'checkpoint.npz'}, {self.out / 'metrics.jsonl'}, "
-            f"{self.out / 'curves.png'}"
-        )
+                plot_curves(metrics, self.out / "curves.png")
+        print(f"done: {self.out / 'checkpoint.npz'}, {metrics}, {self.out / 'curves.png'}")
         return 0
+
+
+def _plain(value):
+    """A Python number for JSON (from a NumPy scalar or a 0-d array)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def normalisation_stats(x_uint8, normalize: str, seed: int) -> dict:
@@ -392,19 +730,18 @@ def normalisation_stats(x_uint8, normalize: str, seed: int) -> dict:
     return {**stats, "pca_eigvals": eigvals, "pca_eigvecs": eigvecs}
 
 
-def _config_of(args) -> dict:
-    return {k: v for k, v in vars(args).items() if k not in ("resume",)}
-
-
 def plot_curves(metrics_file: Path, png: Path) -> None:
     """Loss and error against epoch, train and validation, from metrics.jsonl.
 
     Drawn on a bare Figure, not pyplot, so a notebook's plotting backend is left alone.
+    Lines that do not parse (a torn last line) are skipped.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    rows = [json.loads(line) for line in open(metrics_file)]
+    rows, _ = rundir.read_metrics(metrics_file)
+    keys = ("train_loss", "val_loss", "train_error", "val_top1_error", "val_top5_error")
+    rows = [r for r in rows if all(isinstance(r.get(k), (int, float)) for k in keys)]
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(10, 4))
     ax1, ax2 = fig.subplots(1, 2)
@@ -421,8 +758,12 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     tmp = png.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(png)
+    try:
+        fig.savefig(tmp, dpi=100)
+        tmp.replace(png)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {png}: {e.strerror or e}") from e
 
 
 def main(argv=None) -> int:
@@ -430,10 +771,9 @@ def main(argv=None) -> int:
     try:
         return Trainer(args).run()
     except USER_ERRORS as e:
-        print(f"python -m tinyalex.train: error: {e}", file=sys.stderr)
-        return 2
-    except FloatingPointError as e:
-        print(f"python -m tinyalex.train: error: {e}", file=sys.stderr)
+        return report(PROG, e)
+    except Diverged as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
 
 
