@@ -9,8 +9,7 @@ compared with the layer's analytic backward pass by the relative error
 maximised over the checked elements (the floor keeps elements whose true gradient is
 nearly zero from turning rounding noise into a large ratio). In float64 with eps = 1e-6
 a correct layer gives about 1e-7 or less (often 1e-10); a wrong one gives 1e-2 to 1.
-Float32 cannot be
-checked this way: its rounding error divided by eps swamps the difference.
+Float32 cannot be checked this way: its rounding error divided by eps swamps the difference.
 
 The scalar checked is, with a fixed random G of the output's shape,
 L = sum(layer(x) * G), or the softmax cross-entropy when ``labels`` are given.
