@@ -23,7 +23,7 @@ def rng():
 
 def test_cmp_passes_equal_and_nearly_equal(capsys):
     a = np.arange(6.0).reshape(2, 3)
-    assert cmp("same", a, a.copy()) == 0.0
+    cmp("same", a, a.copy())
     cmp("rounded", a + 1e-12, a)
     out = capsys.readouterr().out
     assert "exact: True" in out and "exact: False" in out and out.count("PASS") == 2

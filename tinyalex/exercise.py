@@ -7,7 +7,7 @@ and a PASS or FAIL line; a FAIL raises AssertionError, so a notebook run stops t
                                                differences of L = sum(forward(**inputs) * G)
     check_layer(name, layer, x)                a Layer's backward, through tinyalex.gradcheck
 
-The gradient checks run in float64 (docs/conventions.md): with eps = 1e-6 a correct backward
+The gradient checks run in float64 (docs/style.md §3): with eps = 1e-6 a correct backward
 pass gives a relative error below about 1e-7 (usually 1e-9 to 1e-11), a wrong one 1e-3 to 1.
 The relative error is :func:`tinyalex.gradcheck.relative_error`:
 
@@ -37,11 +37,11 @@ def _fail(message: str) -> None:
     raise AssertionError(message)
 
 
-def cmp(name: str, mine, expected, *, rtol: float = 1e-6, atol: float = 1e-9) -> float:
+def cmp(name: str, mine, expected, *, rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """Compare ``mine`` with ``expected`` (makemore's cmp): exact, approx, max difference.
 
     PASS when the shapes agree and |mine - expected| <= atol + rtol |expected| everywhere.
-    Returns the largest absolute difference.
+    Returns nothing (a notebook cell ending in a check shows only its line).
     """
     if mine is None:
         _fail(f"{name}: got None (did the function return its result?)")
@@ -61,7 +61,6 @@ def cmp(name: str, mine, expected, *, rtol: float = 1e-6, atol: float = 1e-9) ->
     )
     if not approx:
         _fail(f"{name}: max difference {diff:.2e} from the expected values")
-    return diff
 
 
 def numeric_gradient(f, t: np.ndarray, idx: np.ndarray, eps: float = 1e-6) -> np.ndarray:

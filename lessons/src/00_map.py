@@ -48,7 +48,7 @@ np.set_printoptions(precision=4, suppress=True, linewidth=100)
 # `summary()` walks that list with shape arithmetic only: output shape, parameters,
 # multiply-adds (MACs) and float32 activation memory for one image.
 # (tinyalex takes a 227×227 input where the paper says 224: lesson 03 explains why;
-# docs/conventions.md lists every choice the paper leaves open.) Building it draws 61 million
+# docs/conventions.md §1 gives the table with the paper's numbers.) Building it draws 61 million
 # random weights, a few seconds.
 
 # %%
