@@ -3,15 +3,17 @@ python -m tinyalex.augment --bench [--backend numpy|cupy] [--repeats 5]"""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from pathlib import Path
+
+from ..backend import BACKENDS
+from ..cli import ArgumentParser, OutputError, UserError, positive_int, run_command
+
+PROG = "python -m tinyalex.augment"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m tinyalex.augment", description=__doc__.split("\n")[0]
-    )
+def parse_args(argv=None):
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument(
         "--show",
         nargs="?",
@@ -19,44 +21,63 @@ def main(argv=None) -> int:
         metavar="IMAGE",
         help="draw every transform on IMAGE (default: skimage's astronaut)",
     )
-    p.add_argument("--out", default="augment_grid.png", help="PNG to write for --show")
+    p.add_argument("--out", default="augment_grid.png", help="image file to write for --show")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=256, help="--show: image side in pixels")
-    p.add_argument("--cols", type=int, default=6, help="--show: draws per transform")
+    p.add_argument("--size", type=positive_int, default=256, help="--show: image side, pixels")
+    p.add_argument("--cols", type=positive_int, default=6, help="--show: draws per transform")
     p.add_argument("--bench", action="store_true", help="measure images/s for each preset")
-    p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"))
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--backend", default="numpy", choices=BACKENDS)
+    p.add_argument("--repeats", type=positive_int, default=5)
     args = p.parse_args(argv)
-
     if args.show is None and not args.bench:
-        p.print_usage(sys.stderr)
-        print("error: give --show and/or --bench", file=sys.stderr)
-        return 2
-    if args.show is not None:
-        from .show import load_image, render
+        p.error("give --show and/or --bench")
+    return args
 
-        path = args.show or None
-        if path is not None and not os.path.isfile(path):
-            print(f"error: image file not found: {path}", file=sys.stderr)
-            return 2
-        try:
-            image = load_image(path, args.size)
-        except OSError as e:
-            print(f"error: cannot read image {path}: {e}", file=sys.stderr)
-            return 2
+
+def check_out(path: str) -> None:
+    """OutputError now, before any drawing, if the grid could not be written to ``path``."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ..rundir import check_output_file
+
+    check_output_file(path, "--out")
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lower().lstrip(".") not in kinds:
+        raise UserError(f"--out {path}: give a file ending in one of .{', .'.join(sorted(kinds))}")
+
+
+def show(args) -> None:
+    from .show import load_image, render
+
+    check_out(args.out)
+    path = args.show or None
+    if path is not None and not Path(path).is_file():
+        raise UserError(f"image file not found: {path}")
+    try:
+        image = load_image(path, args.size)
+    except ImportError as e:
+        raise UserError(f"no IMAGE given and {e.name} is missing: pip install scikit-image") from e
+    except OSError as e:
+        raise UserError(f"cannot read image {path}: {e}") from e
+    try:
         rows = render(image, args.out, seed=args.seed, cols=args.cols)
-        print(f"wrote {args.out} ({rows} rows x {args.cols} draws)")
+    except OSError as e:
+        raise OutputError(f"cannot write {args.out}: {e.strerror or e}") from e
+    print(f"wrote {args.out} ({rows} rows x {args.cols} draws)")
+
+
+def main_body(args) -> int:
+    if args.show is not None:
+        show(args)
     if args.bench:
-        from ..backend import BackendError
         from .bench import bench, print_table
 
-        try:
-            rows = bench(args.backend, repeats=args.repeats)
-        except BackendError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print_table(rows, args.backend)
+        print_table(bench(args.backend, repeats=args.repeats), args.backend)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_command(PROG, main_body, parse_args(argv))
 
 
 if __name__ == "__main__":

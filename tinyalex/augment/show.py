@@ -131,6 +131,8 @@ def render(image_hwc: np.ndarray, out_path: str, seed: int = 0, cols: int = 6) -
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"tinyalex.augment, seed {seed}: one transform per row, one draw per column")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
-    fig.savefig(out_path, dpi=80)
-    plt.close(fig)
+    try:
+        fig.savefig(out_path, dpi=80)  # an OSError here is the caller's to report
+    finally:
+        plt.close(fig)
     return len(rows)
