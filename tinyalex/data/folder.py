@@ -4,7 +4,9 @@ Each image is decoded with Pillow, its shorter side resized to ``size`` and the 
 ``size`` x ``size`` square cut out, as the paper does for ImageNet (P §2, 256 pixels).
 Decoding thousands of JPEGs takes a while, so the result is cached as uint8 arrays in an
 ``.npz`` file under the cache folder, named after a hash of the root, the size, the limit
-and the file list; a later load with the same settings just reads that file.
+and every file's name, byte size and modification time; a later load with the same
+settings and unchanged files just reads that file, and an image replaced under the same
+name makes a new one.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def list_split(root: Path, split: str, classes: list[str] | None = None):
     names = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if classes is None:
         classes = names
+        if len(classes) < 2:
+            raise DataError(
+                f"{NAME}: {folder} has {len(classes)} class folder(s); a classifier needs at "
+                "least two (train/<class>/*.jpg, one folder per class)"
+            )
     elif unknown := sorted(set(names) - set(classes)):
         raise DataError(f"{NAME}: {folder} has classes {unknown} that train/ does not have")
     files, labels = [], []
@@ -89,8 +96,12 @@ def decode(files: list[Path], size: int) -> np.ndarray:
 
 def _cache_file(root: Path, size: int, limit, files: list[Path], cache_dir) -> Path:
     key = hashlib.sha1(f"{root.resolve()}|{size}|{limit}".encode())
-    for path in files:  # a new, removed or renamed image makes a new cache file
-        key.update(str(path.relative_to(root)).encode() + b"\0")
+    for path in files:  # a new, removed, renamed or rewritten image makes a new cache file
+        try:
+            stat = path.stat()
+        except OSError as e:
+            raise DataError(f"{NAME}: cannot read {path}: {e.strerror or e}") from e
+        key.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return cache_root(cache_dir) / NAME / f"{root.name}-{size}-{key.hexdigest()[:16]}.npz"
 
 
