@@ -179,6 +179,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--overwrite", action="store_true", help="replace the run already in --out, on purpose"
     )
+    p.add_argument(
+        "--parallel",
+        choices=("none", "data", "model"),
+        default="none",
+        help="under mpiexec: data (a share of each batch per rank) or model (the paper's two "
+        "towers, 2 ranks); see tinyalex/parallel",
+    )
+    p.add_argument(
+        "--transport",
+        choices=("auto", "mpi", "nccl", "staged"),
+        default="auto",
+        help="how ranks talk: MPI on the host (numpy), NCCL (a GPU per rank), or MPI staged "
+        "through the host (ranks sharing a GPU); auto picks",
+    )
     return p.parse_args(argv)
 
 
@@ -528,11 +542,12 @@ class Trainer:
             "partial": {key: _plain(value) for key, value in self.partial.items()},
         }
         path = self.out / "checkpoint.npz"
+        params, optimizer = self.checkpoint_state()
         try:
             checkpoint.save(
                 path,
-                params=self.model.params,
-                optimizer=self.opt.state_dict(),
+                params=params,
+                optimizer=optimizer,
                 data=self.norm,
                 meta=meta,
             )
@@ -551,6 +566,20 @@ class Trainer:
             rng = self.loader.batch_rng(self.batch)
             xb = self.train_view(to_device(xb.astype(np.float32), backend), rng)
         return xb, to_device(yb, backend)
+
+    # The parts tinyalex.parallel.trainer replaces for --parallel data|model.
+    def step(self, xb, yb):
+        return train_step(self.model, self.loss_fn, self.opt, xb, yb)
+
+    def evaluate(self) -> dict:
+        c, data = self.config, self.data
+        return score(
+            self.model, data.val_x, data.val_y, self.eval_view, c["batch_size"], c["backend"]
+        )
+
+    def checkpoint_state(self) -> tuple[dict, dict]:
+        """(params, optimizer state) as the checkpoint stores them."""
+        return self.model.params, self.opt.state_dict()
 
     def train_epoch(self, stop: StopRequest) -> dict | None:
         """One epoch of SGD; None if stopped early (the caller saves).
@@ -577,7 +606,7 @@ class Trainer:
         stopped = False
         for xb, yb in bar:
             xb, yb = self.device_batch(xb, yb)
-            loss, logits = train_step(self.model, self.loss_fn, self.opt, xb, yb)
+            loss, logits = self.step(xb, yb)
             self.batch += 1
             loss_sum += loss.astype(np.float64) * len(yb)
             errors += (logits.argmax(axis=1) != yb).sum()
@@ -671,14 +700,7 @@ class Trainer:
                     )
                     return 128 + int(getattr(stop, "signal", None) or signal.SIGINT)
                 t0 = time.perf_counter()
-                val = score(
-                    self.model,
-                    self.data.val_x,
-                    self.data.val_y,
-                    self.eval_view,
-                    c["batch_size"],
-                    c["backend"],
-                )
+                val = self.evaluate()
                 if not all(math.isfinite(v) for v in val.values()):
                     raise self.diverged(
                         f"validation loss became {val['loss']} after epoch {self.epoch + 1}"
@@ -768,6 +790,10 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.parallel != "none":
+        from .parallel.trainer import main as parallel_main
+
+        return parallel_main(args)
     try:
         return Trainer(args).run()
     except USER_ERRORS as e:

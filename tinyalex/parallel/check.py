@@ -27,7 +27,7 @@ from ..layers import SoftmaxCrossEntropy
 from ..optim import SGD
 from .comm import ParallelError, SelfComm
 from .data_parallel import DataParallel
-from .launch import TRANSPORTS, connect
+from .launch import TRANSPORTS, connect, world_rank
 from .tiny import tiny_alexnet
 from .towers import Tower
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     try:
         result = run(args)
     except ParallelError as e:
-        if not _rank():
+        if not world_rank():
             print(f"tinyalex.parallel.check: error: {e}", file=sys.stderr)
         return 2
     if result:
@@ -107,12 +107,6 @@ def main(argv=None) -> int:
             f"{result['bytes'][-1]:,} bytes sent by rank 0 per step"
         )
     return 0
-
-
-def _rank() -> int:
-    import os
-
-    return int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", 0)))
 
 
 if __name__ == "__main__":

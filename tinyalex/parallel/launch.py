@@ -37,6 +37,14 @@ def mpiexec_command(ranks: int) -> list[str] | None:
     return [found, "-n", str(ranks)] if found else None
 
 
+def world_rank() -> int:
+    """This process's rank as mpiexec set it (0 outside mpiexec); needs no MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
 def started_by_mpiexec() -> bool:
     return any(v in os.environ for v in _LAUNCHER_VARS)
 
@@ -71,6 +79,24 @@ def connect(backend: str = "numpy", transport: str = "auto") -> Communicator:
     from .nccl import NCCLComm
 
     return NCCLComm()
+
+
+def share_cores(comm: Communicator) -> int:
+    """Give this rank its share of the machine's cores for the CPU kernels' threads.
+
+    Ranks on one machine would otherwise each start a thread per core and fight over
+    them. NUMBA_NUM_THREADS, when the user sets it, wins. Returns the thread count.
+    """
+    import numba
+
+    if "NUMBA_NUM_THREADS" in os.environ or comm.size == 1:
+        return numba.get_num_threads()
+    from .mpi import local_rank
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // local_rank()[1])
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
 
 
 def _gpu_problem(rank: int) -> str | None:

@@ -109,8 +109,9 @@ class Tower(Sequential):
     def __init__(self, model, comm: Communicator):
         if comm.size != 2:
             raise ParallelError(f"--parallel model runs on exactly 2 ranks, not {comm.size}")
-        self.comm, self.model_config = comm, getattr(model, "config", {})
+        self.comm, self.config = comm, dict(getattr(model, "config", {}))
         self.input_size, self.num_classes = model.input_size, model.num_classes
+        self.whole_count = sum(int(p.size) for p in model.params.values())
         r, layers, split = comm.rank, [], {}
         shape = (1, 3, model.input_size, model.input_size)
         sizes = None  # None: every rank holds the whole activation; else each its piece
