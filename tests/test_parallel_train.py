@@ -1,0 +1,68 @@
+"""``python -m tinyalex.train --parallel data|model`` under mpiexec: checkpoints move
+between rank counts, and bad input is one line from rank 0 with exit code 2.
+
+float32 (the trainer's dtype), so runs agree to float32 rounding; exact equality in
+float64 is tested in test_parallel_data.py and test_parallel_model.py.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyalex import checkpoint, train
+from tinyalex.parallel.launch import mpiexec_command
+
+SMALL = ["--limit", "32", "--val-limit", "16", "--batch-size", "8"]
+
+
+def mpi_train(ranks, args, cwd):
+    cmd = mpiexec_command(ranks)
+    if cmd is None:
+        pytest.skip("mpi4py or mpiexec is not installed (pip install mpi4py mpich)")
+    return subprocess.run(
+        cmd + [sys.executable, "-m", "tinyalex.train", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def assert_close_runs(a, b):
+    for key in a["params"]:
+        x, y = a["params"][key], b["params"][key]
+        assert np.abs(x - y).max() <= 1e-4 * np.abs(y).max(), key
+    for key in ("epoch", "batch", "dropout_rng"):
+        assert a["meta"][key] == b["meta"][key]
+
+
+def test_checkpoints_move_between_rank_counts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # epoch 1: one process, and data parallel on 2 ranks
+    assert train.main([*SMALL, "--epochs", "1", "--out", "one"]) == 0
+    out = mpi_train(2, [*SMALL, "--parallel", "data", "--epochs", "1", "--out", "dp"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "parallel data over 2 ranks" in out.stdout
+    one, dp = (checkpoint.load(f"{d}/checkpoint.npz") for d in ("one", "dp"))
+    assert_close_runs(dp, one)
+    # epoch 2: the one-process checkpoint on two towers; the 2-rank one in one process
+    args = ["--parallel", "model", "--resume", "one/checkpoint.npz", "--epochs", "2"]
+    out = mpi_train(2, [*args, "--out", "towers"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert train.main(["--resume", "dp/checkpoint.npz", "--epochs", "2", "--out", "back"]) == 0
+    towers, back = (checkpoint.load(f"{d}/checkpoint.npz") for d in ("towers", "back"))
+    assert towers["meta"]["epoch"] == 2
+    assert_close_runs(towers, back)
+    assert len((tmp_path / "towers" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "dp", "one", "towers"]
+
+
+def test_bad_input_is_one_line_from_rank_0(tmp_path):
+    """3 ranks cannot split a batch of 8: rank 0 says so once; every rank exits with 2."""
+    out = mpi_train(3, ["--parallel", "data", "--batch-size", "8", "--out", "run"], tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert "--batch-size 8 does not split evenly over 3 ranks" in out.stderr
+    assert not (tmp_path / "run").exists()
