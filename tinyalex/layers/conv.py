@@ -16,8 +16,8 @@ Backward, with dy_g the rows of dy for group g (O/G, N*OH*OW):
     (3) dcols_g = W_g^T . dy_g                                                (C/G*k*k, N*OH*OW)
     (4) dx      = col2im(dcols)   (each patch entry added back to its pixel)  (N, C, H, W)
 
-For stride 1, (3) and (4) together are a convolution of dy, padded by k-1-p, with the kernel
-flipped in space and transposed in channels:
+For stride 1 (and p <= k-1), (3) and (4) together are a convolution of dy, padded by k-1-p,
+with the kernel flipped in space and transposed in channels:
 
         dx[n, c, y, x] = sum_{o in group(c), i, j} W[o, c, k-1-i, k-1-j] * dypad[n, o, y+i, x+j]
 
