@@ -15,6 +15,7 @@ yes.
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 
@@ -97,3 +98,20 @@ def synchronize(x=None) -> None:
     """Wait for queued GPU work (a no-op on NumPy); for honest timings."""
     if cupy is not None and (x is None or is_cupy_array(x)) and cupy_available():
         cupy.cuda.get_current_stream().synchronize()
+
+
+# TF32 for float32 matrix products on the GPU (kernels/cublas.py reads it at every product):
+# inputs rounded to TF32's 10-bit mantissa, products summed in FP32, on tensor cores. Off by
+# default; ``--tf32`` turns it on, and so does CuPy's own switch CUPY_TF32=1 in the environment.
+_tf32 = os.environ.get("CUPY_TF32", "0").strip() not in ("", "0")
+
+
+def set_tf32(enabled: bool) -> None:
+    """Allow (True) or forbid (False) TF32 tensor cores for float32 GEMMs on the GPU."""
+    global _tf32
+    _tf32 = bool(enabled)
+
+
+def tf32_enabled() -> bool:
+    """Whether float32 GEMMs on the GPU may use TF32 (see :func:`set_tf32`)."""
+    return _tf32
