@@ -1,16 +1,19 @@
-"""A few SGD steps of both schemes on fixed data, for tests and GPU sessions.
+"""A few SGD steps of both schemes on fixed data: the parallel tests' runs, and a GPU check.
 
-    mpiexec -n 3 python -m tinyalex.parallel.check data  --out dp.npz
-    mpiexec -n 2 python -m tinyalex.parallel.check model --out mp.npz
-    python -m tinyalex.parallel.check data --reference --out ref.npz   # one process, plain step
+    python -m tinyalex.parallel.check data --reference --out ref.npz   # one process
+    mpiexec -n 3 python -m tinyalex.parallel.check data --out dp.npz --compare ref.npz
+    mpiexec -n 2 python -m tinyalex.parallel.check model --out mp.npz --compare ref.npz
 
 Every run trains ``tiny_alexnet`` (float64 by default) for one step per ``--batches``
 entry, on the same random images, augmented (random 55px crops of 59px images, flips)
-from one generator per global batch. Rank 0 writes the whole network's parameters after
-the last step, the first step's logits and gradients, each step's mean loss and the bytes
-it sent, and whether all ranks ended with bit-identical parameters. ``--reference`` runs
-the single-process step (forward, loss, backward, SGD) on whole batches: what the
-parallel runs must equal.
+from one generator per global batch. ``--reference`` runs the plain single-process step
+(forward, loss, backward, SGD) on whole batches: what every parallel run must equal. Rank
+0 writes the whole network's parameters after the last step, the first step's logits and
+gradients, each step's mean loss and the bytes it sent, and whether every rank ended with
+the same bits (for towers: of the gathered network); ``--compare`` checks them.
+
+On a GPU (``--backend cupy``): ``--transport nccl`` with one rank (one GPU each), and
+``--transport staged`` for two ranks sharing one GPU (NCCL refuses two ranks on a device).
 """
 
 from __future__ import annotations
@@ -46,7 +49,19 @@ def parse_args(argv=None):
     p.add_argument("--transport", choices=TRANSPORTS, default="auto")
     p.add_argument("--reference", action="store_true", help="one process, no communicator")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--compare",
+        metavar="REF",
+        help="a --reference run's file: print the largest relative difference; exit 1 "
+        "above 1e-10 (float64) or 1e-4 (float32)",
+    )
     return p.parse_args(argv)
+
+
+def differences(got: dict, ref: dict) -> dict:
+    """max |got - ref| / max |ref| for every parameter, first gradient and the logits."""
+    keys = [k for k in ref if k.startswith(("param/", "first_grad/", "first_logits"))]
+    return {k: float(np.abs(got[k] - ref[k]).max() / np.abs(ref[k]).max()) for k in keys}
 
 
 def global_batch(batch: int, step: int, dtype, backend: str):
@@ -85,7 +100,7 @@ def run(args) -> dict:
             result.update({f"first_grad/{k}": to_numpy(v) for k, v in grads.items()})
     params = net.gather_params() if isinstance(net, Tower) else net.params
     result.update({f"param/{k}": to_numpy(v) for k, v in params.items()})
-    mine = hashlib.sha256(b"".join(to_numpy(v).tobytes() for v in net.params.values()))
+    mine = hashlib.sha256(b"".join(to_numpy(v).tobytes() for v in params.values()))
     result["identical"] = len(set(comm.gather_all_objects(mine.hexdigest()))) == 1
     result["ranks"], result["transport"] = comm.size, comm.transport
     return result if comm.rank == 0 else {}
@@ -99,13 +114,25 @@ def main(argv=None) -> int:
         if not world_rank():
             print(f"tinyalex.parallel.check: error: {e}", file=sys.stderr)
         return 2
-    if result:
-        np.savez(args.out, **{k: np.asarray(v) for k, v in result.items()})
+    if not result:
+        return 0
+    np.savez(args.out, **{k: np.asarray(v) for k, v in result.items()})
+    print(
+        f"{args.scheme} parallel over {result['ranks']} rank(s) ({result['transport']}): "
+        f"losses {', '.join(f'{v:.6f}' for v in result['loss'])}; bytes sent by rank 0 "
+        f"per step {', '.join(f'{v:,}' for v in result['bytes'])}; ranks' parameters "
+        + ("identical" if result["identical"] else "DIFFER")
+    )
+    if args.compare:
+        with np.load(args.compare) as f:
+            worst = max(differences(result, dict(f)).items(), key=lambda kv: kv[1])
+        limit = 1e-10 if args.dtype == "float64" else 1e-4
+        verdict = "equal" if worst[1] <= limit and result["identical"] else "DIFFERENT"
         print(
-            f"{args.scheme} parallel over {result['ranks']} rank(s) ({result['transport']}): "
-            f"losses {', '.join(f'{v:.6f}' for v in result['loss'])}; "
-            f"{result['bytes'][-1]:,} bytes sent by rank 0 per step"
+            f"against {args.compare}: largest relative difference {worst[1]:.2e} ({worst[0]}): "
+            f"{verdict} (limit {limit:g})"
         )
+        return 0 if verdict == "equal" else 1
     return 0
 
 

@@ -71,16 +71,13 @@ class Communicator:
         """x <- sum over ranks of x, in place (x C-contiguous); returns x."""
         if not x.flags.c_contiguous:
             raise ValueError("allreduce works in place: x must be C-contiguous")
-        if self.size > 1:
-            flat = x.reshape(-1)
-            self._allreduce(flat)
-            self.bytes_sent += 2 * (self.size - 1) * flat.nbytes // self.size
+        flat = x.reshape(-1)
+        self._allreduce(flat)
+        self.bytes_sent += 2 * (self.size - 1) * flat.nbytes // self.size
         return x
 
     def allgather(self, x, axis: int, sizes):
         """Join every rank's ``x`` along ``axis``; rank r's piece has ``sizes[r]`` entries."""
-        if self.size == 1:
-            return x
         xp, m = array_module(x), max(sizes)
         if x.shape[axis] != sizes[self.rank]:
             raise ValueError(
@@ -95,8 +92,6 @@ class Communicator:
 
     def reduce_scatter(self, x, axis: int, sizes):
         """This rank's piece (``sizes[rank]`` entries along ``axis``) of the sum over ranks."""
-        if self.size == 1:
-            return x
         xp, m = array_module(x), max(sizes)
         if x.shape[axis] != sum(sizes):
             raise ValueError(f"reduce_scatter: {x.shape[axis]} entries along {axis}, not {sizes}")
@@ -136,6 +131,12 @@ class SelfComm(Communicator):
 
     def _allreduce(self, buf):
         pass
+
+    def allgather(self, x, axis, sizes):
+        return x
+
+    def reduce_scatter(self, x, axis, sizes):
+        return x
 
     def bcast_object(self, obj, root: int = 0):
         return obj
