@@ -1,0 +1,152 @@
+"""kernels/cublas.py: conv's and Linear's GEMMs straight through cuBLAS, TF32 when asked.
+
+Here (no GPU): :func:`cublas.plan` turns each operand layout (contiguous, transposed view,
+a view with a longer row stride, broadcast over the batch) into cublasGemmStridedBatchedEx
+arguments, and a column-major strided-batched GEMM written out in NumPy, run on those
+arguments over the arrays' raw memory, must give ``a @ b`` exactly (small integers in
+float64). Where a GPU works: the products equal cupy.matmul in FP32, differ from it by
+TF32's rounding (not more) with TF32 on, and a training step with TF32 differs from FP32
+by no more than TF32 explains.
+"""
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from tinyalex import backend
+from tinyalex.kernels import cublas
+
+
+def _column_major(ptr: int, rows: int, cols: int, ld: int, dtype):
+    """The (rows x cols) column-major matrix with leading dimension ld at address ptr."""
+    item = np.dtype(dtype).itemsize
+    count = (cols - 1) * ld + rows
+    ctype = {8: ctypes.c_double, 4: ctypes.c_float}[item]
+    flat = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(count,))
+    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (item, ld * item))
+
+
+def _emulate(args: dict, dtype) -> None:
+    """C_i = op(A_i) op(B_i) for every batch entry i, as cuBLAS computes it (column-major)."""
+    item = np.dtype(dtype).itemsize
+    m, n, k = args["m"], args["n"], args["k"]
+    for i in range(args["batch"]):
+        a_shape = (m, k) if args["transa"] == cublas.OP_N else (k, m)
+        b_shape = (k, n) if args["transb"] == cublas.OP_N else (n, k)
+        A = _column_major(args["A"] + i * args["strideA"] * item, *a_shape, args["lda"], dtype)
+        B = _column_major(args["B"] + i * args["strideB"] * item, *b_shape, args["ldb"], dtype)
+        opA = A if args["transa"] == cublas.OP_N else A.T
+        opB = B if args["transb"] == cublas.OP_N else B.T
+        C = _column_major(args["C"] + i * args["strideC"] * item, m, n, args["ldc"], dtype)
+        C[...] = opA @ opB
+
+
+def _ints(rng, shape):
+    return rng.integers(-4, 5, shape).astype(np.float64)
+
+
+def _cases(rng):
+    g, m, k, n = 2, 5, 7, 3
+    wide = _ints(rng, (g, k, n + 4))  # rows longer than the matrix: ld > n
+    yield "contiguous", _ints(rng, (g, m, k)), _ints(rng, (g, k, n))
+    yield "a transposed", _ints(rng, (g, k, m)).transpose(0, 2, 1), _ints(rng, (g, k, n))
+    yield "b transposed (conv dW)", _ints(rng, (g, m, k)), _ints(rng, (g, n, k)).transpose(0, 2, 1)
+    yield (
+        "both transposed",
+        _ints(rng, (g, k, m)).transpose(0, 2, 1),
+        _ints(rng, (g, n, k)).transpose(0, 2, 1),
+    )
+    yield "b with ld > n", _ints(rng, (g, m, k)), wide[:, :, :n]
+    yield "2-D (Linear)", _ints(rng, (m, k)), _ints(rng, (k, n))
+    yield "2-D, x.T @ dy", _ints(rng, (k, m)).T, _ints(rng, (k, n))
+    yield "2-D, dy @ W.T", _ints(rng, (m, k)), _ints(rng, (n, k)).T
+    yield "a broadcast over the batch", _ints(rng, (m, k)), _ints(rng, (g, k, n))
+    yield "one row", _ints(rng, (g, 1, k)), _ints(rng, (g, k, n))
+    yield "one column", _ints(rng, (g, m, k)), _ints(rng, (g, k, 1))
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_plan_computes_a_times_b_with_no_copy(case):
+    name, a, b = list(_cases(np.random.default_rng(case)))[case]
+    g = max(x.shape[0] for x in (a, b) if x.ndim == 3) if max(a.ndim, b.ndim) == 3 else None
+    shape = (a.shape[-2], b.shape[-1]) if g is None else (g, a.shape[-2], b.shape[-1])
+    c = np.full(shape, np.nan)
+    args = cublas.plan(a, b, c)
+    assert args is not None, f"{name}: would be copied"
+    _emulate(args, np.float64)
+    np.testing.assert_array_equal(c, a @ b, err_msg=name)
+
+
+def test_plan_asks_for_a_copy_when_no_axis_is_contiguous():
+    a = np.ones((4, 6))[::2, ::2]  # both strides 2 elements
+    assert cublas.plan(a, np.ones((3, 2)), np.empty((2, 2))) is None
+
+
+# ----------------------------------------------------------------- GPU only (skip here)
+@pytest.fixture
+def cp():
+    if not backend.cupy_available():
+        pytest.skip(f"cupy backend: {backend.cupy_unavailable_reason()}")
+    return backend.cupy
+
+
+@pytest.fixture
+def tf32_off():
+    yield
+    backend.set_tf32(False)
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_gemm_equals_cupy_matmul_in_fp32(cp, tf32_off, case):
+    _, a, b = list(_cases(np.random.default_rng(case)))[case]
+    got = cublas.gemm(cp.asarray(a.astype(np.float32)), cp.asarray(b.astype(np.float32)))
+    np.testing.assert_array_equal(cp.asnumpy(got), (a @ b).astype(np.float32))
+
+
+def test_tf32_rounds_inputs_to_ten_bits_and_no_more(cp, tf32_off):
+    """Random FP32 products: FP32 mode matches float64 to FP32 accuracy; TF32 mode differs
+    from it by more, and by no more than inputs cut to TF32's 10 mantissa bits explain:
+    |error| <= 2 u sum |a||b| with u = 2**-10 (truncation; half that if rounded)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2, 512, 1024)).astype(np.float32)
+    b = rng.standard_normal((2, 1024, 384)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    backend.set_tf32(False)
+    fp32 = cp.asnumpy(cublas.gemm(cp.asarray(a), cp.asarray(b)))
+    backend.set_tf32(True)
+    bt = cp.asarray(np.ascontiguousarray(b.transpose(0, 2, 1))).transpose(0, 2, 1)
+    tf32 = cp.asnumpy(cublas.gemm(cp.asarray(a), bt))  # conv dW's transposed operand too
+    fp32_err = np.max(np.abs(fp32 - exact) / scale)
+    tf32_err = np.max(np.abs(tf32 - exact) / scale)
+    print(f"relative error: FP32 {fp32_err:.2e}, TF32 {tf32_err:.2e}")
+    assert fp32_err < 1024 * 2**-24
+    assert tf32_err > 8 * fp32_err  # tensor cores ran
+    assert tf32_err <= 2 * 2**-10 + 1024 * 2**-24
+
+
+def test_tf32_training_step_differs_from_fp32_by_rounding(cp, tf32_off):
+    """One alexnet-shaped step (the CIFAR net) on the same batch: TF32 vs FP32 logits and
+    gradients agree to TF32's precision (about 1e-3 relative), not to FP32's."""
+    from tinyalex.layers import SoftmaxCrossEntropy
+    from tinyalex.models import build
+
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((32, 3, 24, 24)).astype(np.float32) * 50)
+    y = cp.asarray(rng.integers(0, 10, 32))
+    out = {}
+    for on in (False, True):
+        backend.set_tf32(on)
+        model = build("cifar", num_classes=10, seed=0).to("cupy")
+        loss_fn = SoftmaxCrossEntropy()
+        logits = model.forward(x, train=True)  # same dropout masks: same seeded keys
+        loss_fn.forward(logits, y)
+        model.backward(loss_fn.backward())
+        out[on] = (cp.asnumpy(logits), {k: cp.asnumpy(g) for k, g in model.grads.items()})
+    (l32, g32), (ltf, gtf) = out[False], out[True]
+    rel = np.max(np.abs(ltf - l32)) / np.max(np.abs(l32))
+    assert 1e-6 < rel < 2e-2
+    for key in g32:
+        d = np.max(np.abs(gtf[key] - g32[key])) / (np.max(np.abs(g32[key])) + 1e-30)
+        assert d < 5e-2, key
