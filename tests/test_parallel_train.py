@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tinyalex import checkpoint, train
+from tinyalex.backend import cupy_available
 from tinyalex.parallel.launch import mpiexec_command
 
 SMALL = ["--limit", "32", "--val-limit", "16", "--batch-size", "8"]
@@ -59,10 +60,19 @@ def test_checkpoints_move_between_rank_counts(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "dp", "one", "towers"]
 
 
-def test_bad_input_is_one_line_from_rank_0(tmp_path):
-    """3 ranks cannot split a batch of 8: rank 0 says so once; every rank exits with 2."""
-    out = mpi_train(3, ["--parallel", "data", "--batch-size", "8", "--out", "run"], tmp_path)
+@pytest.mark.parametrize(
+    "ranks, flags, message",
+    [
+        (3, ["--batch-size", "8"], "--batch-size 8 does not split evenly over 3 ranks"),
+        (2, ["--backend", "cupy"], "rank 0 has no GPU"),
+    ],
+)
+def test_bad_input_is_one_line_from_rank_0(ranks, flags, message, tmp_path):
+    """Every rank finds the mistake; rank 0 alone says so, and every rank exits with 2."""
+    if "cupy" in flags and cupy_available():
+        pytest.skip("this machine has a GPU: --backend cupy is not a mistake here")
+    out = mpi_train(ranks, ["--parallel", "data", *flags, "--out", "run"], tmp_path)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1, out.stderr
-    assert "--batch-size 8 does not split evenly over 3 ranks" in out.stderr
+    assert message in out.stderr
     assert not (tmp_path / "run").exists()
