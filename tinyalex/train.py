@@ -27,7 +27,7 @@ import numpy as np
 
 from . import checkpoint, recipes, rundir
 from .augment import PRESETS, make_pipeline, pca_colour_stats
-from .backend import BACKENDS, get_module, synchronize, to_device
+from .backend import BACKENDS, get_module, set_tf32, synchronize, to_device
 from .checkpoint import CheckpointError
 from .cli import (
     USER_ERRORS,
@@ -41,7 +41,7 @@ from .cli import (
     positive_int,
     report,
 )
-from .data import DATASETS, BatchLoader, DataError, channel_stats, load_dataset, mean_image
+from .data import DATASETS, BatchLoader, DataError, channel_stats, device, load_dataset, mean_image
 from .layers import Dropout, SoftmaxCrossEntropy
 from .models import MODELS, build
 from .optim import SGD, ReduceOnPlateau, StepSchedule
@@ -193,6 +193,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="how ranks talk: MPI on the host (numpy), NCCL (a GPU per rank), or MPI staged "
         "through the host (ranks sharing a GPU); auto picks",
     )
+    p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="cupy: float32 GEMMs (conv, fc) on TF32 tensor cores (10-bit mantissa inputs)",
+    )
     return p.parse_args(argv)
 
 
@@ -339,6 +344,9 @@ class Trainer:
         )
         # Steps between reads of the loss on the host: each read waits for the GPU.
         self.sync_every = 16 if on_gpu else 1
+        # On the GPU the uint8 sets live on the device where they fit and each batch is made
+        # there (data/device.py); the loader then only gives the order and batch_rng.
+        self.device_train, self.device_eval = self._device_pipelines() if on_gpu else (None, None)
 
     # ------------------------------------------------------------------ construction parts
     def _read_checkpoint(self) -> dict | None:
@@ -560,12 +568,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def device_batch(self, xb, yb):
-        """A loader batch as the step's input on the run's backend (augmented on the GPU)."""
-        backend = self.config["backend"]
-        if backend != "numpy":
-            rng = self.loader.batch_rng(self.batch)
-            xb = self.train_view(to_device(xb.astype(np.float32), backend), rng)
-        return xb, to_device(yb, backend)
+        """A batch as the step's input on the run's backend (GPU batches are made there)."""
+        return xb, to_device(yb, self.config["backend"])
+
+    def _device_pipelines(self):
+        """(TrainBatches, EvalBatches): the GPU's batches, equal to the host pipeline's."""
+        c, xp = self.config, get_module(self.config["backend"])
+        mean, std = self.norm["mean"], self.norm.get("std")
+        fused = device.fused_eval(c["augment"], self.model.input_size, mean=mean, std=std)
+        train = device.TrainBatches(self.loader, self.train_view, xp)
+        val = device.EvalBatches(
+            self.data.val_x,
+            self.data.val_y,
+            c["batch_size"],
+            xp,
+            self.eval_view,
+            fused=fused,
+            crops=c["eval_crops"],
+        )
+        return train, val
 
     # The parts tinyalex.parallel.trainer replaces for --parallel data|model.
     def step(self, xb, yb):
@@ -573,6 +594,8 @@ class Trainer:
 
     def evaluate(self) -> dict:
         c, data = self.config, self.data
+        if self.device_eval is not None:  # views made, losses summed on the GPU
+            return device.score(self.model, self.device_eval)
         return score(
             self.model, data.val_x, data.val_y, self.eval_view, c["batch_size"], c["backend"]
         )
@@ -596,7 +619,7 @@ class Trainer:
         errors = xp.asarray(p["errors"], dtype=np.int64)
         seen, t0 = p["seen"], time.perf_counter()
         bar = tqdm(
-            self.loader,
+            self.loader if self.device_train is None else self.device_train,
             total=len(self.loader) - self.batch,
             disable=None,
             leave=False,
@@ -790,6 +813,8 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.tf32:
+        set_tf32(True)
     if args.parallel != "none":
         from .parallel.trainer import main as parallel_main
 
