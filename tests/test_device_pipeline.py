@@ -6,6 +6,7 @@ composed; evaluation must give run.score's numbers exactly. The CUDA kernel is c
 PTX here and compared with its NumPy twin where a GPU works (the cupy cases of ``xp``).
 """
 
+import json
 import shutil
 import subprocess
 
@@ -226,3 +227,28 @@ def test_cupy_train_batches_equal_the_host_loader(cp, resident):
     for (wx, wy), (gx, gy) in zip(host, batches, strict=True):
         np.testing.assert_array_equal(cp.asnumpy(gx), wx)
         np.testing.assert_array_equal(cp.asnumpy(gy), wy)
+
+
+@pytest.mark.parametrize("crops", ["1", "10"])
+def test_trainer_gpu_path_run_on_numpy_equals_the_host_path(tmp_path, crops):
+    """train.Trainer with its GPU pipelines switched on (NumPy as the device): the same
+    parameters and validation numbers as the host pipeline, bit for bit."""
+    from tinyalex import checkpoint, train
+
+    tiny = ["--limit", "40", "--val-limit", "24", "--batch-size", "16", "--epochs", "2"]
+    tiny += ["--eval-crops", crops, "--seed", "5"]
+    runs = {}
+    for name in ("host", "device"):
+        trainer = train.Trainer(train.parse_args([*tiny, "--out", str(tmp_path / name)]))
+        if name == "device":
+            trainer.device_train, trainer.device_eval = trainer._device_pipelines()
+            assert trainer.device_train.fused is not None  # the default preset is fused
+        assert trainer.run() == 0
+        rows = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        params = checkpoint.load(tmp_path / name / "checkpoint.npz")["params"]
+        runs[name] = ([json.loads(r) for r in rows], params)
+    (host_rows, host_params), (dev_rows, dev_params) = runs["host"], runs["device"]
+    for key in ("train_loss", "train_error", "val_loss", "val_top1_error", "val_top5_error"):
+        assert [r[key] for r in dev_rows] == [r[key] for r in host_rows], key
+    for key in host_params:
+        np.testing.assert_array_equal(dev_params[key], host_params[key], err_msg=key)
