@@ -42,28 +42,30 @@ def _emulate(args: dict, dtype) -> None:
         C[...] = opA @ opB
 
 
-def _ints(rng, shape):
-    return rng.integers(-4, 5, shape).astype(np.float64)
+def _ints(rng, shape, xp=np, dtype=np.float64):
+    """Small integers (exact products in float32 and float64) as an xp array."""
+    return xp.asarray(rng.integers(-4, 5, shape).astype(dtype))
 
 
-def _cases(rng):
+def _cases(rng, xp=np, dtype=np.float64):
+    """(name, a, b): the layouts conv and Linear hand to the GEMM, views made on xp."""
+
+    def r(*shape):
+        return _ints(rng, shape, xp, dtype)
+
     g, m, k, n = 2, 5, 7, 3
-    wide = _ints(rng, (g, k, n + 4))  # rows longer than the matrix: ld > n
-    yield "contiguous", _ints(rng, (g, m, k)), _ints(rng, (g, k, n))
-    yield "a transposed", _ints(rng, (g, k, m)).transpose(0, 2, 1), _ints(rng, (g, k, n))
-    yield "b transposed (conv dW)", _ints(rng, (g, m, k)), _ints(rng, (g, n, k)).transpose(0, 2, 1)
-    yield (
-        "both transposed",
-        _ints(rng, (g, k, m)).transpose(0, 2, 1),
-        _ints(rng, (g, n, k)).transpose(0, 2, 1),
-    )
-    yield "b with ld > n", _ints(rng, (g, m, k)), wide[:, :, :n]
-    yield "2-D (Linear)", _ints(rng, (m, k)), _ints(rng, (k, n))
-    yield "2-D, x.T @ dy", _ints(rng, (k, m)).T, _ints(rng, (k, n))
-    yield "2-D, dy @ W.T", _ints(rng, (m, k)), _ints(rng, (n, k)).T
-    yield "a broadcast over the batch", _ints(rng, (m, k)), _ints(rng, (g, k, n))
-    yield "one row", _ints(rng, (g, 1, k)), _ints(rng, (g, k, n))
-    yield "one column", _ints(rng, (g, m, k)), _ints(rng, (g, k, 1))
+    wide = r(g, k, n + 4)  # rows longer than the matrix: ld > n
+    yield "contiguous", r(g, m, k), r(g, k, n)
+    yield "a transposed", r(g, k, m).transpose(0, 2, 1), r(g, k, n)
+    yield "b transposed (conv dW)", r(g, m, k), r(g, n, k).transpose(0, 2, 1)
+    yield "both transposed", r(g, k, m).transpose(0, 2, 1), r(g, n, k).transpose(0, 2, 1)
+    yield "b with ld > n", r(g, m, k), wide[:, :, :n]
+    yield "2-D (Linear)", r(m, k), r(k, n)
+    yield "2-D, x.T @ dy", r(k, m).T, r(k, n)
+    yield "2-D, dy @ W.T", r(m, k), r(n, k).T
+    yield "a broadcast over the batch", r(m, k), r(g, k, n)
+    yield "one row", r(g, 1, k), r(g, k, n)
+    yield "one column", r(g, m, k), r(g, k, 1)
 
 
 @pytest.mark.parametrize("case", range(11))
@@ -99,9 +101,10 @@ def tf32_off():
 
 @pytest.mark.parametrize("case", range(11))
 def test_gemm_equals_cupy_matmul_in_fp32(cp, tf32_off, case):
-    _, a, b = list(_cases(np.random.default_rng(case)))[case]
-    got = cublas.gemm(cp.asarray(a.astype(np.float32)), cp.asarray(b.astype(np.float32)))
-    np.testing.assert_array_equal(cp.asnumpy(got), (a @ b).astype(np.float32))
+    name, a, b = list(_cases(np.random.default_rng(case), cp, np.float32))[case]
+    _, a_np, b_np = list(_cases(np.random.default_rng(case)))[case]
+    got = cublas.gemm(a, b)
+    np.testing.assert_array_equal(cp.asnumpy(got), (a_np @ b_np).astype(np.float32), name)
 
 
 def test_tf32_rounds_inputs_to_ten_bits_and_no_more(cp, tf32_off):
