@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import traceback
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +49,10 @@ class ParallelTrainer(Trainer):
         self.comm, self.scheme = comm, args.parallel
         self._scratch = None
         threads = share_cores(comm) if (args.backend or "numpy") == "numpy" else None
-        if comm.rank:  # progress and notes come from rank 0 alone
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's life)
+        if comm.rank:  # progress, notes and messages come from rank 0 alone; a crash's
+            # traceback still reaches the terminal (an internal bug keeps its traceback)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (process's life)
+            sys.excepthook = partial(traceback.print_exception, file=sys.__stderr__)
         super().__init__(args)
         batch = self.config["batch_size"]
         if self.scheme == "data":
@@ -97,15 +101,23 @@ class ParallelTrainer(Trainer):
         return tower, norm
 
     # ---- the loop's parts
+    def train_epoch(self, stop):
+        self._stop = stop
+        return super().train_epoch(stop)
+
     def step(self, xb, yb):
         if self.scheme == "model":
-            return train_step(self.model, self.loss_fn, self.opt, xb, yb)
-        n = len(yb)
-        rows = self.dp.rows(n)
-        loss, logits = self.dp.step(self.loss_fn, self.opt, xb[rows], yb[rows], n)
-        sizes = [shard(n, self.comm.size, r).stop - shard(n, self.comm.size, r).start
-                 for r in range(self.comm.size)]  # fmt: skip
-        return loss, self.comm.allgather(logits, 0, sizes)
+            loss, logits = train_step(self.model, self.loss_fn, self.opt, xb, yb)
+        else:
+            n, size = len(yb), self.comm.size
+            rows = self.dp.rows(n)
+            loss, logits = self.dp.step(self.loss_fn, self.opt, xb[rows], yb[rows], n)
+            sizes = [len(range(n)[shard(n, size, r)]) for r in range(size)]
+            logits = self.comm.allgather(logits, 0, sizes)  # the error count sees all rows
+        # Ctrl-C reaches the ranks at slightly different moments: stop together or not at all.
+        if self.comm.allreduce_scalar(float(self._stop.requested)):
+            self._stop.requested = True
+        return loss, logits
 
     def evaluate(self) -> dict:
         if self.scheme == "model":
