@@ -202,7 +202,7 @@ def cp():
 
 
 @pytest.mark.parametrize("normalize", ["pixel-mean", "channel"])
-def test_crop_kernel_equals_numpy_twin(cp, normalize):
+def test_cupy_crop_kernel_equals_numpy_twin(cp, normalize):
     x, _ = _images(n=31, size=40)
     view, _, _ = _pipeline("paper", x, 33, normalize)
     fused = aug_device.FusedCrop.from_pipeline(view)
