@@ -57,7 +57,8 @@ GROUPS = {"param": "params", "opt": "optimizer", "data": "data"}
 
 
 def load(path) -> dict:
-    """{"params": {...}, "optimizer": {...}, "data": {...}, "meta": {...}} from a checkpoint.
+    """{"params": {...}, "optimizer": {...}, "data": {...}, "meta": {...}, "path": str}
+    from a checkpoint.
 
     CheckpointError (one line) for a missing, damaged or foreign file: not a zip of plain
     arrays, a meta that is not a JSON object of this format, or an array outside the layout.
@@ -74,7 +75,7 @@ def load(path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"{path} is not a tinyalex checkpoint (format {found})")
-    out = {"params": {}, "optimizer": {}, "data": {}, "meta": meta}
+    out = {"params": {}, "optimizer": {}, "data": {}, "meta": meta, "path": str(path)}
     for key, value in arrays.items():
         group, _, name = key.partition("/")
         if group not in GROUPS or not name:

@@ -22,15 +22,18 @@ def restore_model(ckpt: dict, backend: str = "numpy") -> Model:
     A model name, config or parameter set that does not fit raises CheckpointError: the
     file, not the code, is what is wrong.
     """
+    path = ckpt.get("path", "checkpoint")
     spec = ckpt["meta"]["model"]
     name, config = spec.get("name"), spec.get("config")
-    if name not in MODELS or not isinstance(config, dict):
-        raise CheckpointError(f"the checkpoint's model {name!r} is not one of {sorted(MODELS)}")
+    if name not in MODELS:
+        raise CheckpointError(f"{path}: model {name!r} is not one of {sorted(MODELS)}")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model's config is not a JSON object")
     try:
         model = build(name, **config)
         model.load_params(ckpt["params"])
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"the checkpoint's {name} model does not load: {e}") from e
+        raise CheckpointError(f"{path}: the {name} model does not load: {e}") from e
     return model.to(backend)
 
 

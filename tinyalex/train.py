@@ -669,7 +669,10 @@ class Trainer:
         """Claim the output folder, train to ``config["epochs"]``, release the folder."""
         lock = self._claim_output()
         try:
-            return self._train()
+            # Overflow and NaN are found and reported by the loop's own checks (Diverged),
+            # in one line instead of NumPy's warnings.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self._train()
         finally:
             lock.release()
 
