@@ -151,3 +151,9 @@ def test_small_alexnet_ablations_keep_sizes():
     assert not any(n.startswith(("lrn", "drop")) for n in names)
     with pytest.raises(ValueError, match="activation"):
         small_alexnet(activation="sigmoid")
+
+
+def test_all_runs_every_claim_once():
+    from tinyalex.experiments.__main__ import RUN_ORDER
+
+    assert sorted(RUN_ORDER) == sorted(CLAIMS)

@@ -19,6 +19,16 @@ from .context import Context
 from .report import COMMAND, write_json, write_readme
 from .scale import DEFAULT, QUICK
 
+# ``all`` runs ten-crop right after lrn: it only scores the baseline nets lrn trained.
+RUN_ORDER = (
+    "lrn",
+    "ten-crop",
+    "relu-vs-tanh",
+    "overlapping-pool",
+    "dropout",
+    "pca-colour",
+    "groups",
+)
 DATA_CHOICES = ("fashion-mnist", "cifar10", "synthetic")
 # A user's mistake (no GPU, missing or damaged data): one line on stderr and exit code 2.
 USER_ERRORS = (BackendError, DataError)
@@ -70,7 +80,7 @@ def command_line(args, name: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    names = list(CLAIMS) if args.name == "all" else [args.name]
+    names = list(RUN_ORDER) if args.name == "all" else [args.name]
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

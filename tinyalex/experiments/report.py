@@ -16,8 +16,10 @@ SCALE_TEXT = """\
 eight-layer AlexNet (61 M parameters) on 1.2 million 224x224 ImageNet images for 90 epochs
 on two GPUs. Here each claim is tested on a two-convolutional-layer AlexNet in miniature
 (`tinyalex/experiments/net.py`: conv 5x5 → ReLU → LRN → overlapping max-pool, twice, conv2 in
-two towers, two hidden fc layers with dropout; about 0.3 M parameters) trained for a few epochs
-on a few thousand 24x24 crops of Fashion-MNIST (28x28, grey, 10 classes) on two CPU cores.
+two towers, two hidden fc layers with dropout; 0.37 M parameters) trained for a few epochs
+on a few thousand 24x24 crops of Fashion-MNIST (28x28, grey, 10 classes) on two CPU cores,
+with inputs standardised per channel and He init (the paper: mean image subtracted from
+0-255 pixels, N(0, 0.01²) init; that trained erratically in runs this short).
 The consequences, claim by claim:
 - Regularisers (dropout, PCA colour, overlapping pooling) pay off when a large network meets
   too little data over many epochs; a few epochs on a small network is the regime where they
@@ -26,6 +28,8 @@ The consequences, claim by claim:
 - 10 classes make top-5 error nearly 0, so only top-1 error is compared.
 - The differences the paper reports on ImageNet (0.4 to 1.7 points) are near or below our
   seed-to-seed spread; with 3 seeds only large effects can reach a verdict.
+- LRN with the paper's constants (k=2, α=1e-4) only departs from a fixed scaling by
+  k^-0.75 when activations reach tens; with unit-scale inputs they start near 1.
 - Ten-crop: the corners of a 24px crop of a 28px image are 2px from the centre (the paper's:
   16px of 256).
 """
