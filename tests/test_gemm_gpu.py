@@ -105,6 +105,7 @@ def test_gemm_equals_cupy_matmul_in_fp32(cp, tf32_off, case):
     _, a_np, b_np = list(_cases(np.random.default_rng(case)))[case]
     got = cublas.gemm(a, b)
     np.testing.assert_array_equal(cp.asnumpy(got), (a_np @ b_np).astype(np.float32), name)
+    assert cublas.FALLBACKS == []  # cuBLAS itself ran
 
 
 def test_tf32_rounds_inputs_to_ten_bits_and_no_more(cp, tf32_off):
@@ -127,6 +128,7 @@ def test_tf32_rounds_inputs_to_ten_bits_and_no_more(cp, tf32_off):
     assert fp32_err < 1024 * 2**-24
     assert tf32_err > 8 * fp32_err  # tensor cores ran
     assert tf32_err <= 2 * 2**-10 + 1024 * 2**-24
+    assert cublas.FALLBACKS == []
 
 
 def test_tf32_training_step_differs_from_fp32_by_rounding(cp, tf32_off):
