@@ -312,6 +312,28 @@ def test_sigterm_saves_and_the_epochs_train_loss_counts_every_batch(tmp_path, mo
     assert_same_state(straight, stopped)  # metrics' train_loss and train_error included
 
 
+def test_a_second_ctrl_c_stops_at_once_and_says_what_is_kept(run, monkeypatch, capsys):
+    ckpt = run / "checkpoint.npz"
+    before = ckpt.read_bytes()
+    real = train.train_step
+
+    def two_ctrl_c(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # asks to stop after this step
+        os.kill(os.getpid(), signal.SIGINT)  # insists: KeyboardInterrupt here
+        return real(*args)
+
+    monkeypatch.setattr(train, "train_step", two_ctrl_c)
+    assert train.main(["--resume", str(ckpt), "--epochs", "2"]) == 130
+    err = one_line(capsys)
+    assert f"interrupted, not saved: the last good state is in {ckpt} (epoch 1)" in err
+    assert ckpt.read_bytes() == before and not (run / rundir.LOCK_NAME).exists()
+
+
+def test_resume_given_a_folder(run, capsys):
+    assert cli(train.main, ["--resume", run, "--epochs", "2"]) == 2
+    assert f"give the file, e.g. {run}/checkpoint.npz" in one_line(capsys)
+
+
 # --------------------------------------------------------------------------- 5. write errors
 def test_out_that_is_a_file(tmp_path, capsys):
     (tmp_path / "f").write_text("x")

@@ -64,6 +64,10 @@ def load(path) -> dict:
     arrays, a meta that is not a JSON object of this format, or an array outside the layout.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"checkpoint {path} is a folder; give the file, e.g. {path}/checkpoint.npz"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
     try:

@@ -689,7 +689,9 @@ class Trainer:
                     raise
                 self.out = rundir.free_folder(self.out_base)
         try:
-            if self.args.overwrite and not self._continues_in(self.out):
+            if self.args.overwrite and self._continues_in(self.out):
+                print("note: --overwrite has no effect: --resume continues the run in place")
+            elif self.args.overwrite:
                 for name in rundir.run_files(self.out):
                     (self.out / name).unlink()
             if self.resumed:
@@ -822,13 +824,19 @@ def main(argv=None) -> int:
         from .parallel.trainer import main as parallel_main
 
         return parallel_main(args)
+    trainer = None
     try:
-        return Trainer(args).run()
+        trainer = Trainer(args)
+        return trainer.run()
     except USER_ERRORS as e:
         return report(PROG, e)
     except Diverged as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, unsaved
+        kept = trainer.last_good_text() if trainer else "nothing was trained"
+        print(f"{PROG}: interrupted, not saved: {kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
