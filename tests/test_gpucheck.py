@@ -132,3 +132,69 @@ def test_test_counts_reads_junit_xml(tmp_path):
     counts = gpucheck.test_counts(xml)
     assert counts["passed"] == 2 and counts["failures"] == 1 and counts["skipped"] == 1
     assert counts["failed_tests"] == ["tests.a::bad"]
+
+
+def _bench(img_s, torch_img_s, peak, torch_peak):
+    return {
+        "batch_size": 128,
+        "machine": "NVIDIA H100 80GB HBM3",
+        "tinyalex": {"images_per_s": {"median": img_s, "best": img_s * 1.01}},
+        "torch": {
+            "images_per_s": {"median": torch_img_s, "best": torch_img_s},
+            "peak_memory": {"bytes": torch_peak * 2**20},
+        },
+        "ratio": {"median": img_s / torch_img_s, "best": img_s * 1.01 / torch_img_s},
+        "peak_memory": {"bytes": peak * 2**20},
+    }
+
+
+def test_report_tables_from_fake_gpu_results():
+    """Made-up GPU figures in, the README's tables out: ratios, MiB, train/bench."""
+    fp32 = gpucheck.Step(
+        "bench alexnet fp32", "bench", [], 1, {"model": "alexnet", "variant": "fp32"}
+    )
+    fp32.result = _bench(4000.0, 5000.0, 3072, 3482)
+    tf32 = gpucheck.Step(
+        "bench alexnet tf32", "bench", [], 1, {"model": "alexnet", "variant": "tf32"}
+    )
+    tf32.result = _bench(9000.0, 8863.0, 3072, 3482)
+    run = gpucheck.Step(
+        "train alexnet fashion-mnist", "train", [], 1, {"model": "alexnet", "data": "fashion-mnist"}
+    )
+    run.result = {
+        "epochs": [
+            {"images_per_second": 1000.0, "val_top1_error": 0.5, "seconds": 8.0},
+            {"images_per_second": 3700.0, "val_top1_error": 0.2, "seconds": 2.2},
+            {"images_per_second": 3900.0, "val_top1_error": 0.15, "seconds": 2.1},
+        ]
+    }
+    tests = gpucheck.Step("tests", "tests", [], 1)
+    tests.result = {"tests": 3, "failures": 1, "errors": 0, "skipped": 0, "passed": 2,
+                    "failed_tests": ["tests.test_x::test_y[cupy]"]}  # fmt: skip
+    steps = [fp32, tf32, run, tests]
+    for s in steps:
+        s.status = "ok"
+    summary = gpucheck.summarise(steps)
+    row = summary["train"][0]
+    assert row["images_per_second"] == 3800.0  # median of epochs 2 and 3
+    assert row["ratio"] == pytest.approx(0.95) and row["val_top1_error"] == 0.15
+    assert [b["ratio_median"] for b in summary["bench"]] == [0.8, pytest.approx(9000 / 8863)]
+    report = {
+        "date": "2026-11-27 15:00 UTC",
+        "device": "NVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04",
+        "backend": "cupy",
+        "quick": False,
+        "dry_run": False,
+        "command": "python -m tinyalex.gpucheck --out x",
+        "seconds": 400.0,
+        "exit_code": 0,
+        "steps": [{"name": s.name, "status": s.status, "seconds": 1.0} for s in steps],
+        "summary": summary,
+    }
+    md = gpucheck.markdown(report)
+    assert "NVIDIA H100 80GB HBM3" in md and "2026-11-27" in md
+    assert "| alexnet | fp32 | 128 | 4,000 | 5,000 | 0.80 |" in md
+    assert "| alexnet | tf32 | 128 | 9,000 | 8,863 | 1.02 |" in md
+    assert "| 3,072 | 3,482 |" in md
+    assert "| alexnet | fashion-mnist | 3 | 3,800 | 4,000 | 95% | 15.0% |" in md
+    assert "2 passed, 1 failed" in md and "FAILED tests.test_x::test_y[cupy]" in md
