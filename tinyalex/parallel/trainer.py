@@ -168,9 +168,10 @@ class ParallelTrainer(Trainer):
 
 def main(args) -> int:
     """Run ``args`` (tinyalex.train's parsed command line) on this rank."""
+    trainer = None
     try:
-        comm = connect(args.backend or "numpy", args.transport)
-        return ParallelTrainer(args, comm).run()
+        trainer = ParallelTrainer(args, connect(args.backend or "numpy", args.transport))
+        return trainer.run()
     except USER_ERRORS + (ParallelError,) as e:
         if world_rank() == 0:
             report(PROG, e)
@@ -179,3 +180,8 @@ def main(args) -> int:
         if world_rank() == 0:
             print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, unsaved (as tinyalex.train)
+        if world_rank() == 0:
+            kept = trainer.last_good_text() if trainer else "nothing was trained"
+            print(f"{PROG}: interrupted, not saved: {kept}", file=sys.stderr)
+        return 130
