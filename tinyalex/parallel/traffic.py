@@ -1,6 +1,6 @@
 """Bytes each scheme sends per training step, worked out from the network's shapes.
 
-    python -m tinyalex.parallel.traffic            # AlexNet, batch 128, float32, 2 ranks
+    python -m tinyalex.parallel.traffic [--model alexnet|cifar] [--batch 128]   # 2 ranks
 
 Data parallel: one all-reduce of every gradient (and the loss) per step; a ring sends
 2 (P-1)/P of the buffer from each rank, so with P = 2 each rank sends all its gradients:
@@ -69,15 +69,19 @@ def comparison(model, batch: int, itemsize: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    from ..models import alexnet
+def main(argv=None) -> None:
+    import argparse
 
-    model = alexnet(dtype=np.float32)
-    print(
-        f"AlexNet (groups=2, 227px, {sum(p.size for p in model.params.values()):,} parameters), "
-        "batch 128, float32:"
-    )
-    print(comparison(model, 128))
+    from ..models import build
+
+    p = argparse.ArgumentParser(prog="python -m tinyalex.parallel.traffic")
+    p.add_argument("--model", choices=("alexnet", "cifar"), default="alexnet")
+    p.add_argument("--batch", type=int, default=128)
+    args = p.parse_args(argv)
+    model = build(args.model, dtype=np.float32)
+    count = sum(p.size for p in model.params.values())
+    print(f"{args.model} ({count:,} parameters), batch {args.batch}, float32:")
+    print(comparison(model, args.batch))
 
 
 if __name__ == "__main__":

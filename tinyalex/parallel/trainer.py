@@ -40,6 +40,7 @@ from .comm import ParallelError
 from .data_parallel import DataParallel, shard
 from .launch import agree, connect, share_cores, world_rank
 from .towers import Tower
+from .traffic import data_parallel_bytes, model_parallel_bytes
 
 SCHEMES = ("none", "data", "model")
 
@@ -65,6 +66,11 @@ class ParallelTrainer(Trainer):
             share = f"each tower holds about half the {whole:,} parameters (rank 0: {mine:,})"
         cpu = f", {threads} CPU thread(s) per rank" if threads else ""
         print(f"parallel {self.scheme} over {comm.size} ranks ({comm.transport}{cpu}): {share}")
+        print(
+            f"bytes each of 2 ranks sends per step: data parallel {self.traffic[0]:,}, "
+            f"towers {self.traffic[1]:,} at batch {batch} (python -m tinyalex.parallel.traffic)",
+            flush=True,
+        )
 
     # ---- construction: rank 0 owns the output folder; the towers replace the model
     def _choose_output(self):
@@ -93,6 +99,11 @@ class ParallelTrainer(Trainer):
 
     def _restore_or_build_model(self):
         model, norm = super()._restore_or_build_model()
+        batch = self.config["batch_size"]
+        self.traffic = (
+            data_parallel_bytes(model, 2),
+            sum(f + b for _, f, b in model_parallel_bytes(model, batch)),
+        )
         if self.scheme != "model":
             return model, norm
         tower = Tower(model, self.comm)
