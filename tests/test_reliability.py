@@ -518,13 +518,30 @@ def test_crafted_checkpoints_are_one_line(trained, tmp_path, capsys, kind, comma
     assert str(path) in one_line(capsys)  # the message names the file
 
 
-def test_crafted_training_state_is_one_line(trained, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("a velocity missing", "optimiser state does not fit"),
+        ("epoch is text", "epoch and batch are not counts"),
+        ("dropout state of a conv", "training state does not fit"),
+    ],
+)
+def test_crafted_training_state_is_one_line(trained, tmp_path, capsys, kind, message):
+    """What only a resume reads: the optimiser, the progress, the generators."""
     with np.load(trained / "checkpoint.npz", allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files if k != "opt/velocity.conv1.W"}
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    if kind == "a velocity missing":
+        del arrays["opt/velocity.conv1.W"]
+    elif kind == "epoch is text":
+        meta["epoch"] = "one"
+    else:
+        meta["dropout_rng"]["conv1"] = {"bit_generator": "PCG64"}
+    arrays["meta"] = np.array(json.dumps(meta))
     np.savez(tmp_path / "c.npz", **arrays)
     argv = ["--resume", tmp_path / "c.npz", "--epochs", "2", "--out", tmp_path / "o"]
     assert cli(train.main, argv) == 2
-    assert "optimiser state does not fit" in one_line(capsys)
+    assert message in one_line(capsys)
 
 
 # --------------------------------------------------------------------------- 9. out of range

@@ -354,6 +354,9 @@ class Trainer:
             return None
         ckpt = checkpoint.load(self.args.resume)
         checkpoint.require(ckpt, self.args.resume, *RESUME_META)
+        meta = ckpt["meta"]
+        if not all(isinstance(meta[k], int) and meta[k] >= 0 for k in ("epoch", "batch")):
+            raise CheckpointError(f"checkpoint {self.args.resume}: epoch and batch are not counts")
         return ckpt
 
     def _choose_output(self) -> tuple[Path, Path | None]:
