@@ -231,3 +231,17 @@ def test_train_step_is_the_four_lines(xp):
         np.testing.assert_array_equal(
             backend.to_numpy(p), backend.to_numpy(b.params[name]), err_msg=name
         )
+
+
+def test_flags_left_out_come_from_the_recipe(monkeypatch):
+    """Unset flags take recipes.defaults(model, data); a flag given wins; args stay as given."""
+    from tinyalex import recipes
+
+    args = train.parse_args(["--model", "alexnet", "--data", "folder", "--batch-size", "7"])
+    config, notes = train.run_settings(args, None)
+    expected = recipes.defaults("alexnet", "folder")
+    assert config["lr"] == expected["lr"] and config["image_size"] == expected["image_size"]
+    assert config["batch_size"] == 7 and notes == []
+    assert args.lr is None and args.image_size is None  # the command line is not rewritten
+    monkeypatch.setattr(recipes, "defaults", lambda model, data: {**expected, "lr": 0.123})
+    assert train.run_settings(train.parse_args([]), None)[0]["lr"] == 0.123

@@ -223,7 +223,10 @@ def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, 
     if resumed is None:
         model = args.model or BASE["model"]
         data = args.data or BASE["data"]
-        config = {**BASE, **recipes.defaults(model, data), "model": model, "data": data}
+        recipe = recipes.defaults(model, data)
+        if unknown := set(recipe) - set(SETTINGS):  # a recipe setting no flag carries
+            raise ValueError(f"recipes.defaults gives {sorted(unknown)}: not train.SETTINGS")
+        config = {**BASE, **recipe, "model": model, "data": data}
         config = {key: config.get(key) for key in SETTINGS}
         for key in SETTINGS:
             if getattr(args, key) is not None:
