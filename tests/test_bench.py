@@ -64,3 +64,36 @@ def test_cupy_without_gpu_is_one_line_and_exit_2():
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--backend cupy" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_bench_times_the_training_step_train_uses(tmp_path, monkeypatch):
+    """The timed step is tinyalex.step.train_step: one call per warm-up and timed repeat."""
+    from tinyalex import bench_runners
+
+    calls, real = [], bench_runners.train_step
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(bench_runners, "train_step", counting)
+    argv = ["--batch-size", "2", "--repeats", "3", "--warmup", "1", "--profile-steps", "1"]
+    assert bench.main(argv) == 0
+    assert len(calls) == 1 + 3 + 1  # warm-up, repeats, the peak-memory step
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--model", "vgg"], "invalid choice: 'vgg'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--repeats", "-1"], "--repeats must be at least 1"),
+        (["--warmup", "-1"], "--warmup must be an integer, 0 or more"),
+    ],
+)
+def test_bench_bad_flags_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        bench.main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
