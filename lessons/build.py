@@ -164,7 +164,27 @@ def clean(nb):
         cell.metadata = nbformat.from_dict({})
         for out in cell.get("outputs", []):
             out.get("metadata", {}).pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = _merge_streams(cell.outputs)
     return nb
+
+
+def _merge_streams(outputs):
+    """One stream output where the kernel flushed several in a row (how it splits them
+    depends on timing, which would make every rebuild differ)."""
+    merged = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (
+            out.output_type == "stream"
+            and prev is not None
+            and prev.output_type == "stream"
+            and prev.name == out.name
+        ):
+            prev.text += out.text
+        else:
+            merged.append(out)
+    return merged
 
 
 def learner_notebook(solved, cells: list[tuple[str, str]]):
