@@ -20,6 +20,7 @@ import numpy as np
 from tinyalex import backend
 from tinyalex.backend import array_module, to_device, to_numpy
 from tinyalex.exercise import cmp
+from tinyalex.kernels import gemm_kernels
 from tinyalex.layers import softmax
 from tinyalex.layers.loss import log_softmax
 
@@ -118,7 +119,7 @@ else:
 # Most of AlexNet's work is matrix products (lesson 03 turns each convolution into one). A
 # product of two $n\times n$ matrices costs $2n^3$ floating-point operations for $2n^2$ numbers
 # read: the bigger the matrices, the more arithmetic per byte, and the closer a processor gets to
-# its peak. Below: the rate NumPy reaches on this machine for growing $n$, and CuPy's where a GPU
+# its peak. Below: the rate NumPy and tinyalex reach on this machine for growing $n$, and CuPy's where a GPU
 # is. A GPU call also costs a fixed few microseconds to launch and runs asynchronously, so honest
 # GPU timings call `backend.synchronize()` before reading the clock.
 #
@@ -126,45 +127,51 @@ else:
 # cores, so they are noisy, and no GPU.)
 
 # %%
-def gflops(xp, n, repeats=7):
+def gflops(xp, n, matmul=None, repeats=7):
+    matmul = matmul or xp.matmul
     a = xp.asarray(np.random.default_rng(1).standard_normal((n, n), dtype=np.float32))
     b = a.T.copy()
-    (a @ b).sum()  # warm up
+    matmul(a, b).sum()  # warm up
     backend.synchronize(a)
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        c = a @ b
+        c = matmul(a, b)
         backend.synchronize(c)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
 
 
 sizes = [32, 64, 128, 256, 512, 1024]
-rates = {"NumPy (CPU)": [gflops(np, n) for n in sizes]}
+split = gemm_kernels().matmul2d  # tinyalex's CPU product: split over threads by tinyalex
+rates = {
+    "NumPy (CPU)": [gflops(np, n) for n in sizes],
+    "tinyalex's split GEMM (CPU)": [gflops(np, n, split) for n in sizes],
+}
 if GPU:
     import cupy
 
     rates["CuPy (GPU)"] = [gflops(cupy, n) for n in sizes + [4096]]
 for label, r in rates.items():
-    print(label, " ".join(f"n={n}: {v:.1f}" for n, v in zip(sizes + [4096], r)), "GFLOP/s")
+    print(f"{label:28s}", " ".join(f"{v:7.1f}" for v in r), "GFLOP/s")
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for label, r in rates.items():
     ax.loglog((sizes + [4096])[: len(r)], r, "o-", label=label)
 ax.set_xlabel("n (an n x n by n x n float32 product)")
 ax.set_ylabel("GFLOP/s")
-ax.set_title("bigger products run closer to the peak")
+ax.set_title("matrix products on the build machine", fontsize=10)
 ax.grid(alpha=0.3, which="both")
-ax.legend()
+ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# If the CPU curve collapses at some size (on the build machine it has dropped a hundredfold
-# at $n = 128$), that is the BLAS library switching to several threads on cores that are busy
-# with other work: waking a thread can cost milliseconds. tinyalex's CPU kernels split large
-# products over threads themselves for this reason (`tinyalex/kernels/gemm.py`, lesson 11).
+# Where NumPy's curve collapses (on the build machine it can drop a hundredfold at some size),
+# the BLAS library has switched to several threads on cores that are busy with other work, and
+# waking a thread can cost milliseconds. tinyalex's CPU path splits large products over threads
+# itself, each piece a single-threaded BLAS call (`tinyalex/kernels/gemm.py`, lesson 11): the
+# second curve. Small products stay one plain call.
 #
 # ## 5. The same layer, both backends
 #

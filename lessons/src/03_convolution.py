@@ -269,7 +269,7 @@ for ax, (name, cin, cout, g) in zip(axes, [("conv2", 96, 256, 2), ("conv3", 256,
     for o in range(cout):
         grp = o // (cout // g)
         mask[o, grp * cin // g : (grp + 1) * cin // g] = 1
-    ax.imshow(mask, cmap="Blues", aspect="auto", interpolation="nearest")
+    ax.imshow(mask, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_title(f"{name}: groups={g}, {cout}x{cin // g}x k x k weights", fontsize=10)
     ax.set_xlabel("input map")
     ax.set_ylabel("output map")

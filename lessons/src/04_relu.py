@@ -129,7 +129,7 @@ print(f"tanh at std 1: {np.interp(1, sigmas, mean_grad['tanh']):.2f}; "
 # embedded synthetic images (ten classes of shapes and textures), shrunk to 16×16, batch 25,
 # momentum 0.9, no weight decay, the same initial weights (up to the unit) for both. Learning
 # rates: the fastest of {0.003, 0.01, 0.03} for each unit, found by setting `SEARCH = True`
-# (45 seconds more on a laptop).
+# (about a minute more).
 
 # %%
 SEARCH = False
