@@ -13,9 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import LRN, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sequential, Tanh
-from .layers.base import make_rng, normal
-
-INPUT_SIZES = (227, 224)
+from .layers.base import make_rng
 
 
 class Model(Sequential):
@@ -66,6 +64,7 @@ def alexnet(
     dropout: float = 0.5,
     lrn_alpha_divided_by_size: bool = False,
     init: str = "paper",
+    width: float = 1.0,
     dtype=np.float32,
     seed: int | None = 0,
 ) -> Model:
@@ -73,7 +72,10 @@ def alexnet(
 
     Input (N, 3, 227, 227) by default: (227 - 11) / 4 + 1 = 55 exactly, as Caffe does it.
     ``input_size=224`` (the paper's stated size) pads conv1 by 2 instead, as torchvision does;
-    both give conv1 55x55 and the same parameters.
+    both give conv1 55x55 and the same parameters. Smaller inputs of 4k + 11 pixels (67, 99,
+    ..., 227) keep the same layers on smaller maps (67: pool5 is 1x1), and ``width`` scales
+    every layer's channels and fc6/fc7's units (``width=0.25``: 24-64-96-96-64, fc 1024):
+    AlexNet's shape at a size a CPU test can afford.
 
     Ablations of the paper's claims: ``groups=1`` (one tower of the same widths:
     62,378,344 parameters), ``lrn=False``, ``pool=(2, 2)`` (non-overlapping),
@@ -81,17 +83,30 @@ def alexnet(
     Caffe's alpha convention, with alpha 5e-4 so that the layer is unchanged).
 
     ``init="paper"``: weights N(0, 0.01^2), biases 1 in conv2, conv4, conv5, fc6, fc7 and 0
-    elsewhere (P §5). ``init="he"``: N(0, 2/fan_in), biases 0 (trains more readily from scratch).
+    elsewhere (P §5). It expects the paper's inputs (0-255 pixels minus the mean image) and
+    1000 classes; on 10 it stalls (docs/conventions.md §4). ``init="he"``: N(0, 2 / fan_in),
+    biases 0 (He et al. 2015), for inputs standardised to unit scale.
     """
     config = {k: v for k, v in locals().items() if k != "dtype"}
     config["dtype"] = np.dtype(dtype).name
     config["pool"] = list(pool)
-    if input_size not in INPUT_SIZES:
-        raise ValueError(f"alexnet input_size must be 227 or 224, got {input_size}")
+    if input_size != 224 and (input_size < 67 or (input_size - 11) % 4):
+        raise ValueError(
+            f"alexnet input_size must be 224, or 4k + 11 pixels from 67 up (227 is the "
+            f"paper's), got {input_size}"
+        )
+    if init not in ("paper", "he"):
+        raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
+    if width <= 0:
+        raise ValueError(f"alexnet width must be positive, got {width}")
     rng = make_rng(seed)
     z, s = pool
-    pad1 = (227 - input_size) // 2 + (227 - input_size) % 2  # 224 -> 2, 227 -> 0
+    pad1 = 2 if input_size == 224 else 0
     alpha = 5e-4 if lrn_alpha_divided_by_size else 1e-4
+    paper = init == "paper"
+
+    def c(channels):  # a width, kept even so that groups=2 splits it
+        return max(2, 2 * round(channels * width / 2))
 
     def norm():
         return (
@@ -101,45 +116,42 @@ def alexnet(
         )
 
     def conv(cin, cout, k, stride=1, padding=0, g=1):
-        return Conv2D(cin, cout, k, stride, padding, g, dtype=dtype, rng=rng)
+        layer = Conv2D(cin, cout, k, stride, padding, g, dtype=dtype, rng=rng)
+        return _scaled_to(layer, 0.01) if paper else layer
 
     act = activation
     features = [
-        *_block(1, conv(3, 96, 11, 4, pad1), _activation(act), lrn=norm(), pool=MaxPool2D(z, s)),
+        *_block(1, conv(3, c(96), 11, 4, pad1), _activation(act), lrn=norm(), pool=MaxPool2D(z, s)),
         *_block(
-            2, conv(96, 256, 5, 1, 2, groups), _activation(act), lrn=norm(), pool=MaxPool2D(z, s)
+            2,
+            conv(c(96), c(256), 5, 1, 2, groups),
+            _activation(act),
+            lrn=norm(),
+            pool=MaxPool2D(z, s),
         ),
-        *_block(3, conv(256, 384, 3, 1, 1), _activation(act)),
-        *_block(4, conv(384, 384, 3, 1, 1, groups), _activation(act)),
-        *_block(5, conv(384, 256, 3, 1, 1, groups), _activation(act), pool=MaxPool2D(z, s)),
+        *_block(3, conv(c(256), c(384), 3, 1, 1), _activation(act)),
+        *_block(4, conv(c(384), c(384), 3, 1, 1, groups), _activation(act)),
+        *_block(5, conv(c(384), c(256), 3, 1, 1, groups), _activation(act), pool=MaxPool2D(z, s)),
     ]
     side = _spatial_after(features, input_size)
-    fc_std = 0.01 if init == "paper" else None
 
     def fc(fin, fout):
-        return Linear(fin, fout, dtype=dtype, rng=rng, weight_std=fc_std)
+        return Linear(fin, fout, dtype=dtype, rng=rng, weight_std=0.01 if paper else None)
 
     classifier = [_named("flatten", Flatten())]
-    for i, (fin, fout) in ((6, (256 * side * side, 4096)), (7, (4096, 4096))):
+    for i, (fin, fout) in ((6, (c(256) * side * side, c(4096))), (7, (c(4096), c(4096)))):
         classifier += [
             _named(f"fc{i}", fc(fin, fout)),
             _named(f"relu{i}", _activation(act)),
         ]
         if dropout:
             classifier.append(_named(f"drop{i}", Dropout(dropout, rng=rng.integers(2**63))))
-    classifier.append(_named("fc8", fc(4096, num_classes)))
+    classifier.append(_named("fc8", fc(c(4096), num_classes)))
     model = Model(
         features + classifier, input_size=input_size, num_classes=num_classes, config=config
     )
-    if init == "paper":
-        stds = dict.fromkeys(
-            ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"), 0.01
-        )
-        init_normal(
-            model, stds, biases={"conv2": 1, "conv4": 1, "conv5": 1, "fc6": 1, "fc7": 1}, rng=rng
-        )
-    elif init != "he":
-        raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
+    if paper:
+        set_biases(model, {"conv2": 1, "conv4": 1, "conv5": 1, "fc6": 1, "fc7": 1})
     return model
 
 
@@ -179,7 +191,7 @@ def cifar_alexnet(
     layers = [
         *_block(
             1,
-            conv(3, 64),
+            _scaled_to(conv(3, 64), 0.01),
             _activation(activation),
             lrn=norm(),
             pool=MaxPool2D(3, 2, 1),
@@ -194,15 +206,10 @@ def cifar_alexnet(
         _named("relu3", _activation(activation)),
         _named("fc4", Linear(384, 192, dtype=dtype, rng=rng)),
         _named("relu4", _activation(activation)),
-        _named("fc5", Linear(192, num_classes, dtype=dtype, rng=rng)),
+        _named("fc5", Linear(192, num_classes, dtype=dtype, rng=rng, weight_std=1 / 192)),
     ]
     model = Model(layers, input_size=input_size, num_classes=num_classes, config=config)
-    init_normal(
-        model,
-        {"conv1": 0.01, "fc5": 1 / 192},
-        biases={"conv2": 0.1, "fc3": 0.1, "fc4": 0.1},
-        rng=rng,
-    )
+    set_biases(model, {"conv2": 0.1, "fc3": 0.1, "fc4": 0.1})
     return model
 
 
@@ -216,15 +223,19 @@ def build(name: str, **config) -> Model:
     return MODELS[name](**config)
 
 
-def init_normal(model: Sequential, stds: dict, biases: dict, rng) -> None:
-    """Weights of the named layers ~ N(0, std^2); biases set to the given constants (others 0)."""
-    rng = make_rng(rng)
+def set_biases(model: Sequential, biases: dict) -> None:
+    """Set the named layers' biases to constants (the layers build theirs at 0)."""
     for name, layer in model.named_layers():
-        if name in stds:
-            W = layer.params["W"]
-            layer.params["W"] = normal(rng, stds[name], W.shape, W.dtype)
-        if "b" in layer.params:
-            layer.params["b"][...] = biases.get(name, 0.0)
+        if name in biases:
+            layer.params["b"][...] = biases[name]
+
+
+def _scaled_to(conv: Conv2D, std: float) -> Conv2D:
+    """Conv2D draws W ~ N(0, 2 / fan_in) (He); scaled by std / sqrt(2 / fan_in) that one
+    draw is N(0, std^2), with no second draw of the same weights."""
+    fan_in = conv.in_channels // conv.groups * conv.kernel_size**2
+    conv.params["W"] *= conv.dtype.type(std / np.sqrt(2.0 / fan_in))
+    return conv
 
 
 def _spatial_after(layers, size: int) -> int:

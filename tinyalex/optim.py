@@ -48,7 +48,8 @@ class SGD:
         self.velocity = {k: array_module(p).zeros_like(p) for k, p in model.params.items()}
         self._scratch: dict = {}  # the plain path's product buffer, reused every step
 
-    def decays(self, name: str, p) -> bool:
+    def decays(self, p) -> bool:
+        """Whether weight decay applies to ``p``: weights yes, biases (1-D) only if asked."""
         return self.decay_biases or p.ndim > 1
 
     def step(self, fast: bool | None = None) -> None:
@@ -62,7 +63,7 @@ class SGD:
         params, grads = self.model.params, self.model.grads
         for name, w in params.items():
             v, g = self.velocity[name], grads[name]
-            wd = self.weight_decay if self.decays(name, w) else 0.0
+            wd = self.weight_decay if self.decays(w) else 0.0
             if _fusable(w, v, g) and kernels.use_fast(w, fast):
                 kern = kernels.cuda_kernels() if is_cupy_array(w) else kernels.numba_kernels()
                 kern.sgd_update(w, v, g, self.momentum, wd * self.lr, self.lr)
