@@ -10,6 +10,7 @@
 # pass and gradient checks).
 
 # %%
+import inspect
 import time
 
 import matplotlib.pyplot as plt
@@ -41,7 +42,11 @@ rng = np.random.default_rng(0)
 # seven nested `for`s: `tinyalex/reference.py`'s `conv_forward` is exactly that, and the
 # project's tests hold the fast layer to it. In pure Python it runs at about a million
 # multiply-adds a second; conv1 alone needs 105 million per image.
-#
+
+# %%
+print(inspect.getsource(reference.conv_forward))
+
+# %% [markdown]
 # ## 2. im2col: every patch becomes a column
 #
 # Copy the $C\cdot k\cdot k$ numbers under each window into one column of a matrix `cols`; there
