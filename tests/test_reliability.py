@@ -253,6 +253,34 @@ def test_resume_with_a_new_lr_uses_it_with_a_note(run, capsys):
     assert saved["meta"]["config"]["lr"] == 0.0005 and float(saved["optimizer"]["lr"]) == 0.0005
 
 
+def test_tf32_is_a_setting_of_the_run(run, tmp_path, monkeypatch, capsys):
+    """--tf32 changes a GPU run's numbers: stored, kept on resume, changed with a note; a
+    checkpoint from before the flag existed resumes with it off."""
+    from tinyalex import backend
+
+    monkeypatch.setattr(backend, "_tf32", backend.tf32_enabled())  # restored afterwards
+    on = tmp_path / "on"
+    assert train.main([*TINY, "--epochs", "1", "--tf32", "--out", str(on)]) == 0
+    assert checkpoint.load(on / "checkpoint.npz")["meta"]["config"]["tf32"] is True
+    backend.set_tf32(False)
+    assert train.main(["--resume", str(on / "checkpoint.npz"), "--epochs", "2"]) == 0
+    assert checkpoint.load(on / "checkpoint.npz")["meta"]["config"]["tf32"] is True
+    assert backend.tf32_enabled()
+    capsys.readouterr()
+    assert train.main(["--resume", str(on / "checkpoint.npz"), "--epochs", "3", "--no-tf32"]) == 0
+    assert "note: --tf32 off replaces the checkpoint's on" in capsys.readouterr().out
+    assert not backend.tf32_enabled()
+
+    with np.load(run / "checkpoint.npz", allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["config"]["tf32"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(run / "checkpoint.npz", **arrays)
+    assert train.main(["--resume", str(run / "checkpoint.npz"), "--epochs", "2"]) == 0
+    assert checkpoint.load(run / "checkpoint.npz")["meta"]["config"]["tf32"] is False
+
+
 def test_resume_needs_more_epochs_than_done(run, capsys):
     assert cli(train.main, ["--resume", run / "checkpoint.npz", "--epochs", "1"]) == 2
     assert "already trained 1 epochs" in one_line(capsys)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import textwrap
@@ -76,8 +77,11 @@ CHANGEABLE = (
     "milestones",
     "eval_crops",
     "backend",
+    "tf32",
 )
 SETTINGS = (*FIXED, *CHANGEABLE, "epochs")
+# Settings added after the first checkpoints were written: what those checkpoints ran with.
+LATER = {"tf32": False}
 
 # Settings not in tinyalex.recipes: the same for every model and dataset.
 BASE = {
@@ -98,7 +102,7 @@ RESUME_RULE = (
     "the run (--model --data --limit --val-limit --batch-size --seed --augment --init "
     "--image-size --normalize --schedule) may be repeated with the same value; a different "
     "value is refused. --lr --momentum --weight-decay --patience --milestones --eval-crops "
-    "--data-dir --backend take effect from the resumed step, with a printed note, and are "
+    "--data-dir --backend --tf32 take effect from the resumed step, with a printed note, and are "
     "stored for the next resume."
 )
 
@@ -195,8 +199,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--tf32",
-        action="store_true",
-        help="cupy: float32 GEMMs (conv, fc) on TF32 tensor cores (10-bit mantissa inputs)",
+        action=argparse.BooleanOptionalAction,
+        help="cupy: float32 GEMMs (conv, fc) on TF32 tensor cores (10-bit mantissa inputs); "
+        "default off, or on where CUPY_TF32=1",
     )
     return p.parse_args(argv)
 
@@ -208,6 +213,8 @@ def _flag(key: str) -> str:
 def _shown(value) -> str:
     if value is None:
         return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "none"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -226,14 +233,15 @@ def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, 
         recipe = recipes.defaults(model, data)
         if unknown := set(recipe) - set(SETTINGS):  # a recipe setting no flag carries
             raise ValueError(f"recipes.defaults gives {sorted(unknown)}: not train.SETTINGS")
-        config = {**BASE, **recipe, "model": model, "data": data}
+        tf32 = os.environ.get("CUPY_TF32", "0").strip() not in ("", "0")  # CuPy's own switch
+        config = {**BASE, **recipe, "model": model, "data": data, "tf32": tf32}
         config = {key: config.get(key) for key in SETTINGS}
         for key in SETTINGS:
             if getattr(args, key) is not None:
                 config[key] = getattr(args, key)
     else:
         meta = resumed["meta"]
-        config = {key: meta["config"][key] for key in SETTINGS}
+        config = {key: meta["config"].get(key, LATER.get(key)) for key in SETTINGS}
         for key in FIXED:
             given, stored = getattr(args, key), config[key]
             if key == "image_size" and stored is None:
@@ -302,7 +310,7 @@ RESUME_META = (
     "batch",
     "scheduler",
     "dropout_rng",
-    *(f"config.{key}" for key in SETTINGS),
+    *(f"config.{key}" for key in SETTINGS if key not in LATER),
 )
 
 
@@ -319,6 +327,7 @@ class Trainer:
         self.config, notes = run_settings(args, self.resumed)
         self.out, self.out_base = self._choose_output()
         get_module(self.config["backend"])  # BackendError now if cupy cannot run here
+        set_tf32(self.config["tf32"])  # the run's GEMM precision, also when resumed
         for note in notes:
             print(note, flush=True)
 
