@@ -54,6 +54,7 @@ from tinyalex.augment import (
 from tinyalex.exercise import cmp, expect_fail
 
 np.set_printoptions(precision=4, suppress=True)
+plt.rcParams["figure.dpi"] = 72  # small images in the stored notebook
 # photographs: stored as JPEG in the notebook (a tenth of the PNG size)
 set_matplotlib_formats("jpeg", pil_kwargs={"quality": 70})
 
