@@ -174,7 +174,9 @@ plt.show()
 # of its backward pass, an exercise where you write the piece, an automatic check of your code
 # (against `tinyalex.reference`'s plain loops and a float64 gradient check), the fast tinyalex
 # code that does the same, an experiment or picture, and questions to think about.
-# Open `lessons/NN_name.ipynb`; the solved copies are in `lessons/solutions/`.
+# Open `lessons/NN_name.ipynb`: each exercise cell says `# TODO:` and raises `NotImplementedError`
+# until you replace that line with your code; every other cell shows what a solved run printed,
+# so you can compare. The solved copies are in `lessons/solutions/`.
 #
 # | lesson | builds | paper | study time | needs |
 # |---|---|---|---|---|
