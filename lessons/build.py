@@ -3,6 +3,7 @@
     python lessons/build.py            # execute every lesson, rewrite both notebooks in place
     python lessons/build.py 03 05      # only these lessons
     python lessons/build.py --check    # no execution: do the committed notebooks match the sources?
+    python lessons/build.py --derive   # no execution: learner copies rewritten from the solved ones
 
 Source: ``lessons/src/NN_name.py`` in the "percent" format (``# %% [markdown]`` starts a
 markdown cell whose lines are comments, ``# %%`` a code cell). Exercise code sits between a
@@ -39,7 +40,7 @@ SOLUTIONS = LESSONS / "solutions"
 TIME_BUDGET_S = 60  # each lesson, executed, on 2 CPU cores (CI runs them all)
 
 _CELL = re.compile(r"^# %%(?P<rest>.*)$")
-_BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b[\s:(-]*(?P<todo>.*?)\)?\s*$")
+_BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b:?\s*(?P<todo>.*?)\s*$")
 _END = re.compile(r"^\s*# END SOLUTION\s*$")
 _METADATA = {
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -255,12 +256,38 @@ def check(src: Path) -> list[str]:
     return [p + f" (rebuild: python lessons/build.py {src.name[:2]})" for p in problems]
 
 
+def derive(srcs: list[Path]) -> int:
+    """Learner notebooks from the solved ones, for lessons whose solved notebook is current."""
+    stale = []
+    for src in srcs:
+        cells = parse_cells(src.read_text(encoding="utf-8"))
+        solved_path, learner_path = paths_for(src)
+        solved = nbformat.read(solved_path, as_version=4)
+        if not source_matches(solved, cells):
+            stale.append(src.name)
+            continue
+        write(learner_notebook(solved, cells), learner_path)
+    for name in stale:
+        print(
+            f"{name}: solved notebook out of date; run python lessons/build.py {name[:2]}",
+            file=sys.stderr,
+        )
+    return 1 if stale else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 03 05 (default: all)")
     parser.add_argument("--check", action="store_true", help="check for drift, execute nothing")
+    parser.add_argument(
+        "--derive",
+        action="store_true",
+        help="rewrite only the learner notebooks from the committed solved ones (no execution)",
+    )
     args = parser.parse_args(argv)
     selected = [n.zfill(2) for n in args.lessons]
+    if args.derive:
+        return derive(sources(selected))
     if args.check:
         problems = [p for src in sources(selected) for p in check(src)]
         for p in problems:

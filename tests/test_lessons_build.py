@@ -74,6 +74,12 @@ def test_stub_source_replaces_the_block_with_a_todo():
     exec(compile(build.solved_source(STUBBED), "solved", "exec"), {})
 
 
+def test_todo_text_is_kept_whole():
+    stub = build.stub_source("# BEGIN SOLUTION: dx = col2im(W^T dY)\nx = 1\n# END SOLUTION")
+    assert stub.startswith("# TODO: dx = col2im(W^T dY)\n")
+    assert 'NotImplementedError("TODO: dx = col2im(W^T dY)")' in stub
+
+
 def test_parse_cells_and_unbalanced_markers():
     cells = build.parse_cells("# %% [markdown]\n# # Title\n# text\n\n# %%\nx = 1\n\n")
     assert cells == [("markdown", "# Title\ntext"), ("code", "x = 1")]
