@@ -27,7 +27,7 @@ def run(ctx, out_dir) -> dict:
     }
     notes = [
         "The paper's constants make LRN nearly a fixed scaling by k^-β while the activations "
-        "are small: alpha·Σa² only rivals k=2 once activations reach about 60 (0-255 inputs "
-        "help; a short run may not get there).",
+        "are small: alpha·Σa² only rivals k=2 once activations reach about 60, and with "
+        "standardised inputs they start near 1.",
     ]
     return finish(ctx, NAME, result, [row], notes, out_dir)

@@ -58,6 +58,22 @@ def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f} min" if seconds is not None else "?"
 
 
+def still_improving(body: dict) -> str | None:
+    """How many runs ended with a lower validation error than one epoch earlier: runs still
+    improving were stopped by the budget, not by convergence."""
+    per_epoch = body["scale"]["evals_per_epoch"]
+    runs = [r for arm in body["arms"].values() for r in arm["runs"] if len(r["evals"]) > per_epoch]
+    if not runs or per_epoch < 1:
+        return None
+    falling = sum(
+        r["evals"][-1]["val_error"] < r["evals"][-1 - per_epoch]["val_error"] for r in runs
+    )
+    return (
+        f"In {falling} of {len(runs)} runs the validation error was still lower at the end than "
+        "one epoch before: those runs were stopped by the budget, not by convergence."
+    )
+
+
 def render(out_dir: Path, claims: dict) -> str:
     """The README text for the JSON files in ``out_dir``; ``claims``: name -> claim module."""
     found = {}
@@ -107,10 +123,16 @@ def render(out_dir: Path, claims: dict) -> str:
             f"| {body['scale']['name']} | {body['data']} | {body['finished']} "
             f"| {_cell(body['machine'])} |"
         )
+    if found:
+        total = sum(body.get("wall_seconds") or 0 for body in found.values())
+        lines += ["", f"Sum of the wall times above: {_minutes(total)}."]
     for name, body in found.items():
         module = claims[name]
         lines += ["", f"## {module.TITLE}", "", f"![{name}]({body['plot']})", ""]
         lines += [f"- {note}" for note in body.get("notes", [])]
+        still = still_improving(body)
+        if still:
+            lines.append(f"- {still}")
         lines.append(f"- Raw numbers: [{name}.json]({name}.json).")
     return "\n".join(lines) + "\n"
 
