@@ -165,7 +165,7 @@ for name, mine, ref in zip(
 
 # %% [markdown]
 # **Check 2**: a float64 gradient check of your backward pass by central differences (relative
-# error below 1e-7).
+# error below 1e-6).
 
 # %%
 errors = check_backward(
