@@ -275,6 +275,17 @@ def device_line(backend: str) -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+def _commit() -> str | None:
+    """The checkout's commit, when git and the .git folder are there (not on every copy)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def markdown(report: dict) -> str:
     """report.md: the header, then one table per kind of step."""
     s = report["summary"]
@@ -282,6 +293,7 @@ def markdown(report: dict) -> str:
         f"# tinyalex GPU check, {report['date']}",
         "",
         f"- device: {report['device']}",
+        f"- commit: {report.get('commit') or 'unknown'}",
         f"- backend: {report['backend']}{' (quick)' if report['quick'] else ''}"
         + (" — DRY RUN, nothing was run" if report["dry_run"] else ""),
         f"- command: `{report['command']}`",
@@ -385,6 +397,7 @@ def main(argv=None) -> int:
         "tool": "tinyalex.gpucheck",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": device_line(args.backend),
+        "commit": _commit(),
         "backend": args.backend,
         "quick": args.quick,
         "dry_run": args.dry_run,
