@@ -162,7 +162,7 @@ def augment(xb, yb, rng):
     return train_view(xb.astype(np.float32), rng), yb
 
 
-def evaluate(model, x, y, view, batch=250):
+def evaluate(model, x, y, view, batch=50):
     """Mean loss, top-1 error and the predicted classes, softmax averaged over the views."""
     probs = np.concatenate(
         [
@@ -336,7 +336,7 @@ plt.show()
 
 
 # %%
-def hidden(model, x, upto="relu4", batch=250):
+def hidden(model, x, upto="relu4", batch=100):
     """The activations of layer `upto` for uint8 images (centre crop, train=False)."""
     stop = [name for name, _ in model.named_layers()].index(upto) + 1
     feats = []
