@@ -26,6 +26,7 @@ def test_dry_run_plans_the_whole_gpu_check(tmp_path):
     report, md = _report(out)
     assert report["dry_run"] and report["backend"] == "cupy"
     names = [s["name"] for s in report["steps"]]
+    assert names[0] == "preflight"
     assert names[-1] == "tests"  # last: a short budget cuts the tests, not the figures
     for model in ("alexnet", "cifar"):
         for variant in ("fp32", "tf32", "inference"):

@@ -3,7 +3,8 @@
     python -m tinyalex.gpucheck --data-dir .data/fashion-mnist --out gpucheck-out
 
 Runs, each step in its own process under its own timeout, the whole under ``--budget``
-seconds (default 450, so it ends inside 8 minutes on an H100):
+seconds (default 450, so it ends inside 8 minutes on an H100), after a seconds-long
+preflight (versions, NVRTC compiles, the cuBLAS GEMM in FP32 and TF32 against cupy.matmul):
 
 1. ``python -m tinyalex.bench --compare-torch`` at batch 128 for alexnet and the CIFAR net:
    the fp32 training step, ``--tf32``, and ``--inference``;
@@ -60,6 +61,37 @@ BENCH_VARIANTS = {"fp32": [], "tf32": ["--tf32"], "inference": ["--inference"]}
 TAIL = 4000  # characters of each step's output kept in report.json
 
 
+# A first, seconds-long look at the device: versions, both CUDA modules compiled by NVRTC,
+# the cuBLAS GEMM against cupy.matmul in FP32 and TF32. One JSON line on stdout.
+PREFLIGHT = """
+import json, time
+from tinyalex import backend
+out = {"cupy": backend.cupy_unavailable_reason() or "ok"}
+if backend.cupy_available():
+    import cupy as cp
+    from tinyalex.augment import device as aug
+    from tinyalex.kernels import cublas, cuda
+    dev = cp.cuda.Device().id
+    out["cupy_version"] = cp.__version__
+    out["cuda_runtime"] = cp.cuda.runtime.runtimeGetVersion()
+    t = time.perf_counter()
+    cuda.module(dev)
+    aug._function("int", dev)
+    out["nvrtc_seconds"] = round(time.perf_counter() - t, 2)
+    a = cp.random.standard_normal((2, 512, 1024), dtype=cp.float32)
+    b = cp.random.standard_normal((2, 1024, 512), dtype=cp.float32)
+    ref = cp.matmul(a.astype(cp.float64), b.astype(cp.float64))
+    scale = float(cp.abs(ref).max())
+    for tf32 in (False, True):
+        backend.set_tf32(tf32)
+        c = cublas.gemm(a, b.transpose(0, 2, 1).copy().transpose(0, 2, 1))
+        key = "tf32" if tf32 else "fp32"
+        out[key + "_max_rel_error"] = float(cp.abs(c - ref).max()) / scale
+    out["cublas_fallbacks"] = cublas.FALLBACKS
+print(json.dumps(out))
+"""
+
+
 @dataclass
 class Step:
     """One command of the check: what it runs, for how long at most, what it reads back."""
@@ -85,7 +117,7 @@ def plan(args, work: Path) -> list[Step]:
     gpu = args.backend == "cupy"
     batch = 128 if gpu else 8
     models = ("alexnet", "cifar") if gpu or not args.quick else ("cifar",)
-    steps = []
+    steps = [Step("preflight", "preflight", [py, "-c", PREFLIGHT], 60)]
 
     for model in models:
         for variant, flags in BENCH_VARIANTS.items():
@@ -182,6 +214,8 @@ def read_result(step: Step) -> dict | None:
         if step.kind == "train":
             lines = (Path(step.info["out"]) / "metrics.jsonl").read_text().splitlines()
             return {"epochs": [json.loads(line) for line in lines if line.strip()]}
+        if step.kind == "preflight":
+            return json.loads(step.output.strip().splitlines()[-1])
     except (OSError, ValueError, KeyError, StopIteration):
         return None
     return None
@@ -206,11 +240,13 @@ def test_counts(xml: Path) -> dict:
 
 def summarise(steps: list[Step]) -> dict:
     """The report's tables: bench ratios, train-vs-bench images/s, test totals."""
-    bench, train, tests = [], [], None
+    bench, train, tests, preflight = [], [], None, None
     fp32 = {}
     for s in steps:
         r = s.result
-        if s.kind == "tests":
+        if s.kind == "preflight":
+            preflight = r
+        elif s.kind == "tests":
             tests = r
         elif s.kind == "bench" and r:
             torch = r.get("torch") or {}
@@ -250,7 +286,7 @@ def summarise(steps: list[Step]) -> dict:
                 "seconds": sum(e.get("seconds", 0) for e in s.result["epochs"]),
             }
         )
-    return {"tests": tests, "bench": bench, "train": train}
+    return {"preflight": preflight, "tests": tests, "bench": bench, "train": train}
 
 
 def _mib(mem):
@@ -305,6 +341,9 @@ def markdown(report: dict) -> str:
         "|---|---|---:|",
     ]
     lines += [f"| {st['name']} | {st['status']} | {st['seconds']:.1f} |" for st in report["steps"]]
+    lines += ["", "## Preflight", ""]
+    pre = s.get("preflight")
+    lines += [f"- {k}: {v}" for k, v in pre.items()] if pre else ["no preflight result"]
     lines += ["", "## Tests", ""]
     t = s["tests"]
     if t:
