@@ -400,7 +400,7 @@ print(
 # %% [markdown]
 # ```bash
 # python -m tinyalex.train                                        # CIFAR net, synthetic data
-# python -m tinyalex.train --data fashion-mnist --image-size 24   # the run above, on all 60,000
+# python -m tinyalex.train --data fashion-mnist                   # the run above, on all 60,000
 # python -m tinyalex.train --resume runs/synthetic-cifar/checkpoint.npz --epochs 20
 # python -m tinyalex.evaluate runs/synthetic-cifar/checkpoint.npz --crops 10
 # python -m tinyalex.train --backend cupy --model alexnet --data folder --data-dir ~/imagenet
