@@ -169,6 +169,7 @@ class _FakeDevice:
 
     asarray = staticmethod(np.asarray)
     empty = staticmethod(np.empty)
+    float32 = np.float32
 
     class cuda:  # noqa: N801 - mirrors cupy.cuda
         class Stream:
@@ -178,6 +179,35 @@ class _FakeDevice:
         @staticmethod
         def alloc_pinned_memory(nbytes):
             return bytearray(nbytes)
+
+
+def test_a_failing_fused_kernel_on_the_gpu_falls_back_to_the_composed_steps(monkeypatch):
+    """On a (pretended) GPU, an error in the fused pass warns once and the same batches come
+    from the composed steps, drawn from the same generator; on NumPy it would raise."""
+    x, y = _images(n=13)
+    view, _, _ = _pipeline("paper", x, 9)
+
+    def augment(xb, yb, rng):
+        return view(xb.astype(np.float32), rng), yb
+
+    class Broken(aug_device.FusedCrop):
+        def __call__(self, images, views):
+            raise RuntimeError("NVRTC said no")
+
+    batches = device.TrainBatches(BatchLoader(x, y, 5, seed=2), view, _FakeDevice, resident=True)
+    batches.fused = Broken.from_pipeline(view)
+    monkeypatch.setattr(device, "FALLBACKS", [])
+    with pytest.warns(UserWarning, match="NVRTC said no"):
+        got = list(batches)
+    assert batches.fused is None and len(device.FALLBACKS) == 1
+    want = list(BatchLoader(x, y, 5, seed=2, transform=augment, prefetch=0))
+    for (wx, wy), (gx, gy) in zip(want, got, strict=True):
+        np.testing.assert_array_equal(gx, wx)
+        np.testing.assert_array_equal(gy, wy)
+    numpy_batches = device.TrainBatches(BatchLoader(x, y, 5, seed=2), view, np)
+    numpy_batches.fused = Broken.from_pipeline(view)
+    with pytest.raises(RuntimeError, match="NVRTC said no"):
+        next(iter(numpy_batches))
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
