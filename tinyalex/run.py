@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .augment import make_eval
-from .backend import array_module, to_device
+from .backend import get_module
 from .checkpoint import CheckpointError
 from .layers import softmax
 from .models import MODELS, Model, build
@@ -60,19 +60,24 @@ def predict_probs(model: Model, batch, view) -> np.ndarray:
 
 
 def score(model: Model, x_uint8, y, view, batch_size: int, backend: str) -> dict:
-    """Mean cross-entropy and top-1 / top-5 error of the averaged softmax over a set."""
+    """Mean cross-entropy and top-1 / top-5 error of the averaged softmax over a set.
+
+    x_uint8: (N, 3, H, W) host images; view: an eval transform. On NumPy each batch is cast
+    and viewed on the host; on a GPU the images go over as uint8 and are viewed there
+    (data/device.py). Either way ``device.score`` adds the numbers up, read once at the end.
+    """
+    from .data import device
+
     if len(y) == 0 or batch_size < 1:
         raise ValueError(f"score needs images and batch_size >= 1 (got {len(y)}, {batch_size})")
-    total_loss, top1, top5, n = 0.0, 0, 0, len(y)
-    for start in range(0, n, batch_size):
-        xb = to_device(x_uint8[start : start + batch_size].astype(np.float32), backend)
-        yb = to_device(np.asarray(y[start : start + batch_size]), backend)
-        probs = predict_probs(model, xb, view)
-        xp = array_module(probs)
-        rows = xp.arange(len(yb))
-        total_loss += float(-xp.log(xp.maximum(probs[rows, yb], 1e-12)).sum())
-        k = min(5, probs.shape[1])
-        ranked = xp.argsort(-probs, axis=1)[:, :k]
-        top1 += int((ranked[:, 0] == yb).sum())
-        top5 += int((ranked == yb[:, None]).any(axis=1).sum())
-    return {"loss": total_loss / n, "top1_error": 1 - top1 / n, "top5_error": 1 - top5 / n}
+    if backend != "numpy":
+        batches = device.EvalBatches(x_uint8, y, batch_size, get_module(backend), view)
+    else:
+        batches = (
+            (
+                view(x_uint8[i : i + batch_size].astype(np.float32)),
+                np.asarray(y[i : i + batch_size]),
+            )
+            for i in range(0, len(y), batch_size)
+        )
+    return device.score(model, batches)

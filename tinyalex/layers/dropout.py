@@ -49,7 +49,6 @@ class Dropout(Layer):
             raise ValueError(f"Dropout p must be in [0, 1), got {p}")
         self.p, self.inverted = p, inverted
         self.rng = make_rng(rng)
-        self._device_rng = None  # unused (no device-side state); tinyalex.parallel copies it
 
     def _repr_args(self):
         return ("p", "inverted")

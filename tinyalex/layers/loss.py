@@ -8,12 +8,16 @@ Shapes: logits z (N, K); labels y (N,) integers in [0, K); L a 0-d array; dL/dz 
 Stable for any logits: the row maximum is subtracted before the exponential.
 
 Versions (docs/style.md §2): reference ``reference.softmax_cross_entropy`` (one row at a
-time, in float64); plain path below; no fast path (the loss is a tiny share of a step).
+time, in float64); plain path below; fast path on the GPU only, ``kernels.cuda.softmax_xent``
+and ``softmax_xent_backward`` (one launch each way, and no read back to the host: a label
+outside [0, K) there makes the loss NaN, which the training loop's finiteness check reports,
+instead of the ValueError the CPU raises).
 """
 
 from __future__ import annotations
 
-from ..backend import array_module
+from .. import kernels
+from ..backend import array_module, is_cupy_array
 
 
 def log_softmax(z):
@@ -36,7 +40,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self):
-        self._cache = None
+        self._cache, self._kern = None, None
 
     def forward(self, logits, labels):
         xp = array_module(logits)
@@ -49,6 +53,12 @@ class SoftmaxCrossEntropy:
                 f"labels must be {n} integers (shape ({n},)), got shape {labels.shape} "
                 f"dtype {labels.dtype}"
             )
+        kern = kernels.for_array(logits) if is_cupy_array(logits) else None
+        self._kern = kern
+        if kern:  # no host read: checking the labels' range would synchronise every step
+            loss, logp = kern.softmax_xent(logits, labels)
+            self._cache = (logp, labels)
+            return loss
         if n and (int(labels.min()) < 0 or int(labels.max()) >= k):
             raise ValueError(
                 f"labels must lie in [0, {k}), got min {int(labels.min())} max {int(labels.max())}"
@@ -63,6 +73,8 @@ class SoftmaxCrossEntropy:
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() called before forward()")
         logp, labels = self._cache
+        if self._kern:
+            return self._kern.softmax_xent_backward(logp, labels)
         d = array_module(logp).exp(logp)  # p
         d[array_module(d).arange(len(labels)), labels] -= 1
         return d / len(labels)

@@ -35,7 +35,7 @@ class PartDropout(Dropout):
 
     def __init__(self, layer: Dropout, axis: int = 0, whole: int | None = None, part=None):
         super().__init__(layer.p, inverted=layer.inverted, rng=layer.rng)
-        self.name, self._device_rng = layer.name, layer._device_rng
+        self.name = layer.name
         self.axis, self.whole, self.part = axis, whole, part
 
     def _keep_mask(self, x):
