@@ -136,8 +136,10 @@ message = expect_fail(
 # %% [markdown]
 # ## 4. The fast version in tinyalex
 #
-# `tinyalex.layers.Dropout` is the same few lines (`tinyalex/layers/dropout.py`); on a GPU the
-# mask is drawn on the device by a CuPy generator seeded from the layer's NumPy one. In `alexnet()`
+# `tinyalex.layers.Dropout` is the same few lines (`tinyalex/layers/dropout.py`); on a GPU each
+# forward draws one key from the layer's NumPy generator and the device hashes (key, element
+# index) into the mask, so a checkpoint of that one generator resumes GPU runs exactly too
+# (the GPU's masks differ from the CPU's for the same seed). In `alexnet()`
 # it sits after `relu6` and `relu7`, on the outputs of fc6 and fc7 as in the paper (torchvision's
 # AlexNet puts it on their inputs instead).
 
