@@ -13,7 +13,7 @@ import math
 
 from .ablation import compare, finish
 from .baseline import base_spec, setting_text
-from .verdict import paired, pm, verdict
+from .verdict import evidence, paired, pm, verdict
 
 NAME = "dropout"
 TITLE = "Dropout"
@@ -40,6 +40,7 @@ def run(ctx, out_dir) -> dict:
             "paper_setting": PAPER_SETTING,
             "our_setting": setting + "; gap = val error − training error (eval mode)",
             "ours": f"gap without {pm(gap['no dropout'])} vs with {pm(gap['dropout 0.5'])}; "
+            f"without − with = {evidence(gap_stats)}; "
             f"val error without {pm(result['val_error']['no dropout'])}, "
             f"with {pm(result['val_error']['dropout 0.5'])}",
             "verdict": verdict(gap_stats),
@@ -61,7 +62,12 @@ def run(ctx, out_dir) -> dict:
                 "our_setting": setting
                 + "; converged = first validation score within 10% of the run's best",
                 "ours": f"iterations with {conv['dropout 0.5']} vs without {conv['no dropout']}: "
-                f"factor {factor:.2f}",
+                f"factor {factor:.2f}"
+                + (
+                    f" (log-ratio se {conv_stats['se']:.2f}, z {conv_stats['z']:.1f})"
+                    if conv_stats["se"]
+                    else ""
+                ),
                 "verdict": verdict(conv_stats, factor=factor, paper_factor=2.0),
                 "stats": {**conv_stats, "factor": factor},
             }

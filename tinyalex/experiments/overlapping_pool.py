@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .ablation import compare, error_row, finish
 from .baseline import base_spec, setting_text
-from .verdict import paired, pm, verdict
+from .verdict import evidence, paired, pm, verdict
 
 NAME = "overlapping-pool"
 TITLE = "Overlapping pooling"
@@ -32,7 +32,8 @@ def run(ctx, out_dir) -> dict:
             "paper": "“slightly more difficult to overfit” (no number)",
             "paper_setting": PAPER_SETTING,
             "our_setting": setting + "; gap = val error − training error (eval mode)",
-            "ours": f"gap 3/2 {pm(gap['pool 3/2'])} vs 2/2 {pm(gap['pool 2/2'])}",
+            "ours": f"gap 3/2 {pm(gap['pool 3/2'])} vs 2/2 {pm(gap['pool 2/2'])}; "
+            f"2/2 − 3/2 = {evidence(gap_stats)}",
             "verdict": verdict(gap_stats),
             "stats": gap_stats,
         },

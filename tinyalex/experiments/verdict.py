@@ -70,3 +70,11 @@ def pm(values, scale: float = 100.0, digits: int = 1, unit: str = "%") -> str:
     m, s = mean_sd(values)
     spread = f" ± {s * scale:.{digits}f}" if s is not None else ""
     return f"{m * scale:.{digits}f}{spread}{unit}"
+
+
+def evidence(stats: dict, scale: float = 100.0, unit: str = " points") -> str:
+    """'+0.73 points (se 0.43, z 1.7)': the paired mean difference and its evidence."""
+    text = f"{stats['mean'] * scale:+.2f}{unit}"
+    if stats["se"]:
+        text += f" (se {stats['se'] * scale:.2f}, z {stats['z']:.1f})"
+    return text
