@@ -234,7 +234,7 @@ check_backward("conv s=2 p=1", lambda x, W, b: conv_forward(x, W, b, 2, 1),
 # with $i' = k-1-i$ and $dy$ zero-padded by $k-1$ (then cut to $x$'s size: padding $k-1-p$).
 # That is the forward convolution again, applied to $dy$, with the kernel **flipped** in both
 # spatial directions and its two channel axes **swapped** ($W^\top$: $C$ outputs from $O$
-# inputs). tinyalex's CPU fast path computes stride-1 dx this way (`Conv2D._dx_as_convolution`),
+# inputs). tinyalex's CPU fast path computes stride-1 dx this way (`kernels.cpu.conv_dx_by_convolution`),
 # one im2col and one wide matrix product with no scatter-add. Checking it against yours:
 
 # %%

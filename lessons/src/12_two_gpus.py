@@ -336,6 +336,44 @@ counted = sum(f + bwd for _, f, bwd in model_parallel_bytes(tiny_alexnet(seed=0)
 print(f"rank 0 sent {results[0][3]:,} bytes in the step; the shapes say {counted:,}")
 
 # %% [markdown]
+# ### The same towers as two real processes
+#
+# Threads share one memory, so they could cheat. `python -m tinyalex.parallel.check` runs the same
+# `Tower` code as two separate MPI processes (`mpiexec -n 2`, each rank holding only its own half
+# of the weights) for three SGD steps, then compares the gathered network with one process running
+# `groups=2`. This is what `mpiexec -n 2 python -m tinyalex.train --parallel model` does each step.
+# It needs `pip install mpi4py mpich`; without them the cell says so.
+
+# %%
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+
+def run_check(*args, cwd):
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+    print(done.stdout.strip() or done.stderr.strip())
+    return done.returncode
+
+
+try:
+    import mpi4py  # noqa: F401
+
+    mpiexec = shutil.which("mpiexec")
+except ImportError:
+    mpiexec = None
+if mpiexec is None:
+    print("mpi4py or mpiexec is not installed here: pip install mpi4py mpich, then rerun this cell")
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        check = [sys.executable, "-m", "tinyalex.parallel.check", "model"]
+        run_check(*check, "--reference", "--out", "one.npz", cwd=tmp)
+        code = run_check(mpiexec, "-n", "2", *check, "--out", "two.npz", "--compare", "one.npz",
+                         cwd=tmp)
+        assert code == 0, "the two processes disagree with one process"
+
+# %% [markdown]
 # ## 7. What it cost and what it bought
 #
 # - **Bought:** a network twice as wide as one 3 GB GPU could hold, trained in "slightly less time"
