@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinyalex.layers import Linear, Sequential
-from tinyalex.optim import SGD, LinearWarmup, ReduceOnPlateau, StepSchedule
+from tinyalex.optim import SGD, ReduceOnPlateau, StepSchedule
 
 
 def one_linear():
@@ -103,25 +103,3 @@ def test_step_schedule():
     for epoch in range(1, 6):
         sched.step(epoch=epoch)
     assert opt.lr == pytest.approx(0.01)
-
-
-def test_linear_warmup_reaches_the_rate_then_leaves_it():
-    opt = SGD(one_linear(), lr=0.1)
-    warm = LinearWarmup(opt, 4)
-    rates = []
-    for _ in range(6):
-        warm.step()
-        rates.append(opt.lr)
-    np.testing.assert_allclose(rates, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
-    opt.lr = 0.01  # a schedule's drop after the warm-up stays
-    warm.step()
-    assert opt.lr == 0.01
-    resumed = LinearWarmup(SGD(one_linear(), lr=0.5), 4)
-    resumed.load_state_dict(LinearWarmup(SGD(one_linear(), lr=0.1), 4).state_dict())
-    resumed.step()
-    assert resumed.optimizer.lr == pytest.approx(0.025)
-    nothing = LinearWarmup(opt, 0)
-    nothing.step()
-    assert opt.lr == 0.01
-    with pytest.raises(ValueError):
-        LinearWarmup(opt, -1)

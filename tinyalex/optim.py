@@ -11,8 +11,7 @@ carries steps of the old size, which decay away at the momentum's rate. PyTorch'
 two agree at a constant rate and differ after every change.
 
 Schedules: divide the rate by 10 when the validation error stops improving (the paper's,
-three times in all) or at fixed epochs. Not in the paper: a linear warm-up of the rate over
-the first updates (Goyal et al. 2017), which the small-dataset recipes use (tinyalex.recipes).
+three times in all) or at fixed epochs.
 """
 
 from __future__ import annotations
@@ -167,28 +166,3 @@ class StepSchedule:
 
     def load_state_dict(self, state: dict) -> None:
         pass
-
-
-class LinearWarmup:
-    """Raise the rate linearly over the first ``steps`` updates: lr * t / steps at update t
-    (t = 1 .. steps), then leave it to the schedule. Call ``step()`` before each update.
-
-    Not the paper's (it starts at its full rate); with 10 classes instead of 1000 the first
-    full-rate updates can throw the logits far off (docs/conventions.md §4).
-    """
-
-    def __init__(self, optimizer: SGD, steps: int):
-        if steps < 0:
-            raise ValueError(f"warm-up steps must be >= 0, got {steps}")
-        self.optimizer, self.steps, self.lr, self.done = optimizer, int(steps), optimizer.lr, 0
-
-    def step(self) -> None:
-        if self.done < self.steps:
-            self.done += 1
-            self.optimizer.lr = self.lr * self.done / self.steps
-
-    def state_dict(self) -> dict:
-        return {"lr": self.lr, "done": self.done}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.lr, self.done = float(state["lr"]), int(state["done"])

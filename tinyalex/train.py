@@ -239,6 +239,8 @@ def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, 
         for key in SETTINGS:
             if getattr(args, key) is not None:
                 config[key] = getattr(args, key)
+        if args.milestones is None and config["schedule"] != "step":
+            config["milestones"] = []  # a recipe's milestones go with its step schedule only
     else:
         meta = resumed["meta"]
         config = {key: meta["config"].get(key, LATER.get(key)) for key in SETTINGS}
