@@ -9,6 +9,7 @@ ends with the same parameters as a straight run.
 
 import numpy as np
 import pytest
+from helpers import StopAfter
 
 from tinyalex import backend, checkpoint, train
 from tinyalex.layers import Dropout
@@ -71,27 +72,6 @@ def test_cupy_dropout_masks_follow_the_host_generator_state(cp):
     restored.rng.bit_generator.state = state
     np.testing.assert_array_equal(cp.asnumpy(restored.forward(x)), second)
     assert 0.4 < (second != 0).mean() < 0.6 and set(np.unique(second)) == {0.0, 2.0}
-
-
-class StopAfter:
-    """Stands in for the Ctrl-C handler: asks to stop after ``n`` training steps."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __call__(self):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    @property
-    def requested(self):
-        self.n -= 1
-        return self.n < 0
 
 
 TINY = ["--backend", "cupy", "--limit", "48", "--val-limit", "40", "--batch-size", "16"]

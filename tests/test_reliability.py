@@ -231,6 +231,9 @@ def test_resume_into_a_new_folder_carries_the_metrics(trained, tmp_path):
 )
 def test_resume_refuses_a_different_defining_flag(trained, capsys, flag, value):
     before = (trained / "checkpoint.npz").read_bytes()
+    if flag == "--schedule":  # the one the trained run's recipe did not pick
+        stored = checkpoint.load(trained / "checkpoint.npz")["meta"]["config"]["schedule"]
+        value = {"step": "plateau", "plateau": "step"}[stored]
     argv = ["--resume", trained / "checkpoint.npz", "--epochs", "2", flag, value]
     assert cli(train.main, argv) == 2
     err = one_line(capsys)
@@ -588,7 +591,7 @@ def test_crafted_training_state_is_one_line(trained, tmp_path, capsys, kind, mes
         (["--momentum", "1.5"], "--momentum must be a number in [0, 1)"),
         (["--weight-decay", "-1"], "--weight-decay must be a finite number, 0 or more"),
         (["--milestones", "0,3"], "--milestones must be comma-separated integers"),
-        (["--milestones", "2"], "--milestones needs --schedule step"),
+        (["--schedule", "plateau", "--milestones", "2"], "--milestones needs --schedule step"),
     ],
 )
 def test_out_of_range_values_are_refused(tmp_path, capsys, argv, message):

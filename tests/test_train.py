@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import StopAfter
 
 from tinyalex import backend, checkpoint, evaluate, predict, train
 
@@ -66,27 +67,6 @@ def test_exact_resume(tmp_path):
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert not np.array_equal(a["fc5.W"], params_of(tmp_path / "split")["fc5.W"] * 0)
-
-
-class StopAfter:
-    """Stands in for the Ctrl-C handler: asks to stop after ``n`` training steps."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __call__(self):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    @property
-    def requested(self):
-        self.n -= 1
-        return self.n < 0
 
 
 def test_ctrl_c_saves_and_resume_is_exact(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ old checkpoint: a crash mid-write leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -40,17 +41,26 @@ def save(path, *, params: dict, optimizer: dict, data: dict, meta: dict) -> Path
     arrays.update({f"opt/{k}": np.asarray(to_numpy(v)) for k, v in optimizer.items()})
     arrays.update({f"data/{k}": to_numpy(v) for k, v in data.items()})
     arrays["meta"] = np.array(json.dumps({"format": FORMAT_VERSION, **meta}))
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Write ``path`` all or nothing: yields a temporary file in the same folder, which is
+    flushed to disk and renamed over ``path`` when the block ends, or removed if it raises."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 GROUPS = {"param": "params", "opt": "optimizer", "data": "data"}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from .checkpoint import atomic_file
 from .cli import OutputError, UserError
 
 try:
@@ -172,16 +172,8 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
     """Replace ``path`` with ``rows``, one JSON line each (temporary file, then rename)."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.writelines(json.dumps(row) + "\n" for row in rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
 
