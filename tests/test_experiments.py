@@ -50,6 +50,7 @@ def test_ablation_writes_json_plot_and_table(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "| claim | paper (setting) | our setting |" in readme
     assert "LRN lowers the error" in readme and "![lrn](lrn.png)" in readme
+    assert "- Method: Baseline (LRN after conv1 and conv2)" in readme
     # claims not run yet say how to run them
     for name in CLAIMS:
         if name != "lrn":

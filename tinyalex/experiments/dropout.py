@@ -19,6 +19,11 @@ NAME = "dropout"
 TITLE = "Dropout"
 PAPER = "without: substantial overfitting; with: ≈2× the iterations to converge"
 PAPER_SETTING = "ILSVRC AlexNet, dropout 0.5 in fc6 and fc7"
+METHOD = (
+    "Overfitting: validation error minus the training error of the first training images "
+    "scored in eval mode. Convergence: the first validation score (twice an epoch) within 10% "
+    "of the run's own best; factor = with / without, geometric mean over seeds."
+)
 
 
 def converged_at(record, tolerance: float = 0.10) -> int:

@@ -13,6 +13,10 @@ NAME = "groups"
 TITLE = "Two towers vs one"
 PAPER = "−1.7% top-1, −1.2% top-5"
 PAPER_SETTING = "ILSVRC AlexNet on two GPUs vs one GPU, half the kernels"
+METHOD = (
+    "conv2 in two towers (groups=2) vs one tower with half of conv1's kernels and conv2 whole, "
+    "as the paper kept its last conv layer whole in the one-GPU net."
+)
 
 
 def run(ctx, out_dir) -> dict:

@@ -13,6 +13,7 @@ NAME = "lrn"
 TITLE = "Local response normalisation"
 PAPER = "−1.4% top-1, −1.2% top-5; CIFAR-10 four-layer net 13% → 11% test error"
 PAPER_SETTING = "ILSVRC-2010 AlexNet; CIFAR-10 four-layer CNN"
+METHOD = "Baseline (LRN after conv1 and conv2) vs the same net without it; one lr for both."
 
 
 def run(ctx, out_dir) -> dict:

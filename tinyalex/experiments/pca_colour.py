@@ -10,6 +10,7 @@ NAME = "pca-colour"
 TITLE = "PCA colour augmentation"
 PAPER = "top-1 error down by over 1%"
 PAPER_SETTING = "ILSVRC AlexNet"
+METHOD = "Baseline (crops, flips, PCA colour σ=0.1) vs crops and flips alone."
 
 
 def run(ctx, out_dir) -> dict:

@@ -129,6 +129,7 @@ def render(out_dir: Path, claims: dict) -> str:
     for name, body in found.items():
         module = claims[name]
         lines += ["", f"## {module.TITLE}", "", f"![{name}]({body['plot']})", ""]
+        lines.append(f"- Method: {module.METHOD}")
         lines += [f"- {note}" for note in body.get("notes", [])]
         still = still_improving(body)
         if still:

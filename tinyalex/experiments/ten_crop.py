@@ -13,6 +13,10 @@ NAME = "ten-crop"
 TITLE = "Ten-crop testing"
 PAPER = "39.0/18.3 → 37.5/17.0 top-1/top-5 error"
 PAPER_SETTING = "ILSVRC-2010 AlexNet, 224 crops of 256 images"
+METHOD = (
+    "The baseline nets (shared with the other claims under `all`), each scored with the "
+    "centre crop and with ten crops."
+)
 
 
 def run(ctx, out_dir) -> dict:
