@@ -158,3 +158,13 @@ def test_all_runs_every_claim_once():
     from tinyalex.experiments.__main__ import RUN_ORDER
 
     assert sorted(RUN_ORDER) == sorted(CLAIMS)
+
+
+def test_an_unwritable_out_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    from tinyalex.experiments import CLAIMS
+
+    monkeypatch.setattr(CLAIMS["lrn"], "run", lambda *a: pytest.fail("trained before checking"))
+    (tmp_path / "file").write_text("not a folder")
+    code = main(["lrn", "--quick", "--out", str(tmp_path / "file" / "results")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is a file" in err[0]

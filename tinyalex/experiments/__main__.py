@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..backend import BACKENDS, BackendError
-from ..data import DataError
+from .. import rundir
+from ..backend import BACKENDS
+from ..cli import ArgumentParser, positive_int, run_command
 from . import CLAIMS
 from .context import Context
 from .report import COMMAND, write_json, write_readme
@@ -30,15 +31,6 @@ RUN_ORDER = (
     "groups",
 )
 DATA_CHOICES = ("fashion-mnist", "cifar10", "synthetic")
-# A user's mistake (no GPU, missing or damaged data): one line on stderr and exit code 2.
-USER_ERRORS = (BackendError, DataError)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """A bad flag is one line on stderr and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,7 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "name", choices=[*CLAIMS, "all"], metavar="NAME", help=", ".join([*CLAIMS, "all"])
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks machinery")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per arm (default 3; quick 2)")
+    p.add_argument(
+        "--seeds", type=positive_int, default=None, help="seeds per arm (default 3; quick 2)"
+    )
     p.add_argument("--data", choices=DATA_CHOICES, default="fashion-mnist")
     p.add_argument("--data-dir", default=None, help="where the dataset's files are")
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
@@ -55,8 +49,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.seeds is None:
         args.seeds = 2 if args.quick else 3
-    if args.seeds < 1:
-        p.error("--seeds must be at least 1")
     return args
 
 
@@ -78,48 +70,49 @@ def command_line(args, name: str) -> str:
     return " ".join(parts)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the named claims in turn; each writes its JSON, plot and README row when done."""
     names = list(RUN_ORDER) if args.name == "all" else [args.name]
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        ctx = Context(
-            QUICK if args.quick else DEFAULT,
-            data=args.data,
-            data_dir=args.data_dir,
-            backend=args.backend,
-            seeds=args.seeds,
-            log=lambda msg: print(msg, flush=True),
-        )
-        started = time.perf_counter()
-        for name in names:
-            t0 = time.perf_counter()
-            print(f"{name}:", flush=True)
-            body = CLAIMS[name].run(ctx, out)
-            body = {
-                "claim": name,
-                "title": CLAIMS[name].TITLE,
-                "command": command_line(args, name),
-                "data": ctx.data_name,
-                "backend": args.backend,
-                "seeds": ctx.seeds,
-                "scale": {k: v for k, v in vars(ctx.scale).items()},
-                "wall_seconds": time.perf_counter() - t0,
-                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "machine": machine(),
-                **body,
-            }
-            write_json(out / f"{name}.json", body)
-            readme = write_readme(out, CLAIMS)
-            for row in body["rows"]:
-                print(f"  {row['claim']}: {row['ours']} -> {row['verdict']}", flush=True)
-            print(f"  wrote {out / (name + '.json')}, {out / body['plot']}, {readme}", flush=True)
-        print(f"done in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
-    except USER_ERRORS as error:
-        print(f"{COMMAND}: error: {error}", file=sys.stderr)
-        return 2
+    rundir.check_folder(out)  # before the training, not after it
+    rundir.make_folder(out)
+    ctx = Context(
+        QUICK if args.quick else DEFAULT,
+        data=args.data,
+        data_dir=args.data_dir,
+        backend=args.backend,
+        seeds=args.seeds,
+        log=lambda msg: print(msg, flush=True),
+    )
+    started = time.perf_counter()
+    for name in names:
+        t0 = time.perf_counter()
+        print(f"{name}:", flush=True)
+        body = CLAIMS[name].run(ctx, out)
+        body = {
+            "claim": name,
+            "title": CLAIMS[name].TITLE,
+            "command": command_line(args, name),
+            "data": ctx.data_name,
+            "backend": args.backend,
+            "seeds": ctx.seeds,
+            "scale": {k: v for k, v in vars(ctx.scale).items()},
+            "wall_seconds": time.perf_counter() - t0,
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": machine(),
+            **body,
+        }
+        write_json(out / f"{name}.json", body)
+        readme = write_readme(out, CLAIMS)
+        for row in body["rows"]:
+            print(f"  {row['claim']}: {row['ours']} -> {row['verdict']}", flush=True)
+        print(f"  wrote {out / (name + '.json')}, {out / body['plot']}, {readme}", flush=True)
+    print(f"done in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_command(COMMAND, run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from ..checkpoint import atomic_file
+from ..cli import OutputError
 from .verdict import RULE
 
 COMMAND = "python -m tinyalex.experiments"
@@ -46,8 +48,17 @@ def _clean(value):
     return value
 
 
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all or nothing; a failed write is one line (exit 2)."""
+    try:
+        with atomic_file(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+
+
 def write_json(path: Path, body: dict) -> None:
-    path.write_text(json.dumps(_clean(body), indent=1) + "\n")
+    write_text(path, json.dumps(_clean(body), indent=1) + "\n")
 
 
 def _cell(text) -> str:
@@ -140,5 +151,5 @@ def render(out_dir: Path, claims: dict) -> str:
 
 def write_readme(out_dir: Path, claims: dict) -> Path:
     path = out_dir / "README.md"
-    path.write_text(render(out_dir, claims))
+    write_text(path, render(out_dir, claims))
     return path
