@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import rundir
+from .checkpoint import atomic_file
 from .cli import OutputError
 
 
@@ -35,10 +36,8 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
         ax.legend()
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    tmp = png.with_suffix(".tmp.png")
     try:
-        fig.savefig(tmp, dpi=100)
-        tmp.replace(png)
+        with atomic_file(png, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {png}: {e.strerror or e}") from e

@@ -12,12 +12,11 @@ name makes a new one.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_file
 from .dataset import Dataset
 from .errors import DataError
 from .paths import cache_root
@@ -108,13 +107,8 @@ def _cache_file(root: Path, size: int, limit, files: list[Path], cache_dir) -> P
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write to a temporary file, then rename: an interrupted save leaves no bad cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_folder(*, data_dir=None, size=None, limit=None, cache_dir=None) -> Dataset:
