@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .backend import array_module, backend_name, is_cupy_array, to_device
+from .backend import array_module, backend_name, to_device
 
 
 class SGD:
@@ -64,8 +64,8 @@ class SGD:
         for name, w in params.items():
             v, g = self.velocity[name], grads[name]
             wd = self.weight_decay if self.decays(w) else 0.0
-            if _fusable(w, v, g) and kernels.use_fast(w, fast):
-                kern = kernels.cuda_kernels() if is_cupy_array(w) else kernels.numba_kernels()
+            kern = kernels.for_array(w, fast) if _fusable(w, v, g) else None
+            if kern:
                 kern.sgd_update(w, v, g, self.momentum, wd * self.lr, self.lr)
                 continue
             tmp = self._scratch_like(w)
