@@ -137,6 +137,8 @@ def test_checkpoint_refuses_pickles_and_garbage(tmp_path):
         (["--resume", "{tmp}/missing.npz"], "checkpoint"),
         (["--model", "vgg"], "invalid choice: 'vgg'"),
         (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--input-size", "5"], "--input-size: the CIFAR net takes 8 pixels or more, got 5"),
+        (["--model", "alexnet", "--input-size", "100"], "--input-size: alexnet takes 224, or"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, message):
@@ -182,6 +184,36 @@ def test_channel_normalisation_and_step_schedule(tmp_path, capsys):
     assert data["mean"].shape == (3,) and data["std"].shape == (3,) and data["std"].min() > 1
     assert evaluate.main([str(out / "checkpoint.npz"), "--limit", "10"]) == 0
     assert "top-1 error" in capsys.readouterr().out
+
+
+def test_input_size_crops_to_it_and_is_kept_on_resume(tmp_path, capsys):
+    """--input-size is the model's input (whole 28 px images here, not 24 px crops); a
+    resumed run keeps it, and refuses another."""
+    rc, out = run(tmp_path, "s", "--epochs", "1", "--image-size", "28", "--input-size", "28")
+    assert rc == 0
+    ckpt = checkpoint.load(out / "checkpoint.npz")
+    assert ckpt["meta"]["crop_size"] == 28 and ckpt["meta"]["stored_size"] == 28
+    assert ckpt["params"]["fc3.W"].shape == (64 * 7 * 7, 384)  # 28 -> 14 -> 7, not 24's 6
+    capsys.readouterr()
+    rc = train.main(["--resume", str(out / "checkpoint.npz"), "--epochs", "2"])
+    assert rc == 0 and checkpoint.load(out / "checkpoint.npz")["meta"]["epoch"] == 2
+    resume = ["--resume", str(out / "checkpoint.npz"), "--epochs", "3", "--input-size", "24"]
+    assert train.main(resume) == 2
+    assert "--input-size 24 differs from the checkpoint's 28" in capsys.readouterr().err
+
+
+def test_cifar_init_he_draws_conv1_for_unit_inputs():
+    """init='he' changes conv1's draw only: std sqrt(2/75) instead of the paper's 0.01."""
+    from tinyalex.models import cifar_alexnet
+
+    paper, he = cifar_alexnet(init="paper", seed=4), cifar_alexnet(init="he", seed=4)
+    w_paper, w_he = paper.params["conv1.W"], he.params["conv1.W"]
+    assert abs(w_paper.std() - 0.01) < 0.001
+    assert abs(w_he.std() - np.sqrt(2 / 75)) < 0.01
+    for name in ("conv2", "fc3", "fc4", "fc5"):
+        np.testing.assert_array_equal(paper.params[f"{name}.W"], he.params[f"{name}.W"])
+    with pytest.raises(ValueError, match="init must be"):
+        cifar_alexnet(init="xavier")
 
 
 def test_train_step_is_the_four_lines(xp):

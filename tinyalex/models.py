@@ -90,11 +90,8 @@ def alexnet(
     config = {k: v for k, v in locals().items() if k != "dtype"}
     config["dtype"] = np.dtype(dtype).name
     config["pool"] = list(pool)
-    if input_size != 224 and (input_size < 67 or (input_size - 11) % 4):
-        raise ValueError(
-            f"alexnet input_size must be 224, or 4k + 11 pixels from 67 up (227 is the "
-            f"paper's), got {input_size}"
-        )
+    if problem := input_size_problem("alexnet", input_size):
+        raise ValueError(f"alexnet input_size: {problem}")
     if init not in ("paper", "he"):
         raise ValueError(f"init must be 'paper' or 'he', got {init!r}")
     if width <= 0:
@@ -161,6 +158,7 @@ def cifar_alexnet(
     input_size: int = 24,
     lrn: bool = True,
     activation: str = "relu",
+    init: str = "paper",
     dtype=np.float32,
     seed: int | None = 0,
 ) -> Model:
@@ -176,9 +174,15 @@ def cifar_alexnet(
 
     Init, scaled for inputs in pixel units (mean-subtracted 0..255, std ~ 60): conv1
     N(0, 0.01^2) as the paper's conv1, He normal for the hidden layers, fc5 N(0, (1/192)^2)
-    as the tutorial; biases 0.1 in conv2, fc3, fc4 (the tutorial's), 0 elsewhere.
+    as the tutorial; biases 0.1 in conv2, fc3, fc4 (the tutorial's), 0 elsewhere. That is
+    ``init="paper"`` (conv1 as the paper's); ``init="he"`` draws conv1 He normal too (std sqrt(2 / 75)), for
+    inputs standardised to unit scale (``--normalize channel``), the rest unchanged.
     """
     config = {k: v for k, v in locals().items() if k != "dtype"}
+    if problem := input_size_problem("cifar", input_size):
+        raise ValueError(f"cifar_alexnet input_size: {problem}")
+    if init not in ("paper", "he"):
+        raise ValueError(f"cifar_alexnet init must be 'paper' or 'he', got {init!r}")
     config["dtype"] = np.dtype(dtype).name
     rng = make_rng(seed)
 
@@ -191,7 +195,7 @@ def cifar_alexnet(
     layers = [
         *_block(
             1,
-            _scaled_to(conv(3, 64), 0.01),
+            _scaled_to(conv(3, 64), 0.01) if init == "paper" else conv(3, 64),
             _activation(activation),
             lrn=norm(),
             pool=MaxPool2D(3, 2, 1),
@@ -214,6 +218,15 @@ def cifar_alexnet(
 
 
 MODELS = {"alexnet": alexnet, "cifar": cifar_alexnet}
+
+
+def input_size_problem(name: str, size: int) -> str | None:
+    """Why ``size`` cannot be model ``name``'s input side, or None when it can."""
+    if name == "alexnet" and size != 224 and (size < 67 or (size - 11) % 4):
+        return f"alexnet takes 224, or 4k + 11 pixels from 67 up (227 is the paper's), got {size}"
+    if name == "cifar" and size < 8:
+        return f"the CIFAR net takes 8 pixels or more, got {size}"
+    return None
 
 
 def build(name: str, **config) -> Model:

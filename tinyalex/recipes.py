@@ -27,6 +27,7 @@ PAPER = {
     "augment": "paper",
     "init": "paper",
     "image_size": 256,
+    "input_size": 227,
     "normalize": "pixel-mean",
     "schedule": "plateau",
     "milestones": [],
@@ -67,7 +68,7 @@ def _alexnet(data: str) -> dict:
 def _cifar(data: str) -> dict:
     """The CIFAR net's settings (its own init; inputs in pixel units, so lr 0.002: 0.01
     diverges)."""
-    recipe = {**PAPER, "lr": 0.002, "init": "paper", "image_size": None}
+    recipe = {**PAPER, "lr": 0.002, "init": "paper", "image_size": None, "input_size": 24}
     if data == "synthetic":
         # whole 24 px scenes (a 24 crop of 32 cuts objects off), twice the updates per
         # epoch, and lr / 10 for the last 2 of 12 epochs: learns within the default run

@@ -25,7 +25,7 @@ from .cli import (
     positive_int,
 )
 from .data import DATASETS
-from .models import MODELS
+from .models import MODELS, input_size_problem
 
 PROG = "python -m tinyalex.train"
 
@@ -43,6 +43,7 @@ FIXED = (
     "augment",
     "init",
     "image_size",
+    "input_size",
     "normalize",
     "schedule",
 )
@@ -59,7 +60,7 @@ CHANGEABLE = (
 )
 SETTINGS = (*FIXED, *CHANGEABLE, "epochs")
 # Settings added after the first checkpoints were written: what those checkpoints ran with.
-LATER = {"tf32": False}
+LATER = {"tf32": False, "input_size": None}
 
 # Settings not in tinyalex.recipes: the same for every model and dataset.
 BASE = {
@@ -78,7 +79,7 @@ RESUME_RULE = (
     "writes beside FILE unless --out says otherwise; `--resume FILE --epochs N` (N: the new "
     "total) goes on exactly as if never stopped (bit for bit on NumPy). Flags that define "
     "the run (--model --data --limit --val-limit --batch-size --seed --augment --init "
-    "--image-size --normalize --schedule) may be repeated with the same value; a different "
+    "--image-size --input-size --normalize --schedule) may be repeated with the same value; a different "
     "value is refused. --lr --momentum --weight-decay --patience --milestones --eval-crops "
     "--data-dir --backend --tf32 take effect from the resumed step, with a printed note, and are "
     "stored for the next resume."
@@ -130,13 +131,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--augment", choices=PRESETS, help="*")
     p.add_argument(
-        "--init", choices=("paper", "he"), help="* alexnet's initialisation (the CIFAR net's own)"
+        "--init",
+        choices=("paper", "he"),
+        help="* the paper's N(0, 0.01^2) draw (for 0-255 pixel inputs), or He's (for "
+        "standardised inputs); the CIFAR net draws only conv1 differently",
     )
     p.add_argument(
         "--image-size",
         type=positive_int,
         help="* stored image side, cropped to the model's input (256 for alexnet, the "
         "dataset's own for cifar)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=positive_int,
+        help="* the model's input side, to which images are cropped (alexnet: 227, or 4k + 11 "
+        "from 67; the CIFAR net: 24, or any side from 8)",
     )
     p.add_argument(
         "--normalize",
@@ -226,6 +236,8 @@ def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, 
             given, stored = getattr(args, key), config[key]
             if key == "image_size" and stored is None:
                 stored = meta["stored_size"]
+            if key == "input_size" and stored is None:
+                stored = meta["crop_size"]
             if given is not None and given != stored:
                 raise UserError(
                     f"{_flag(key)} {_shown(given)} differs from the checkpoint's "
@@ -250,4 +262,7 @@ def run_settings(args: argparse.Namespace, resumed: dict | None) -> tuple[dict, 
             )
     if config["milestones"] and config["schedule"] != "step":
         raise UserError("--milestones needs --schedule step")
+    if resumed is None and config["input_size"] is not None:
+        if problem := input_size_problem(config["model"], config["input_size"]):
+            raise UserError(f"--input-size: {problem}")
     return config, notes

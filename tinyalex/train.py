@@ -203,8 +203,9 @@ class Trainer:
                 raise CheckpointError(f"checkpoint {self.args.resume} lacks data/{min(missing)}")
         else:
             config = {"num_classes": self.data.num_classes, "seed": c["seed"]}
-            if c["model"] == "alexnet":
-                config["init"] = c["init"]
+            config["init"] = c["init"]
+            if c["input_size"]:
+                config["input_size"] = c["input_size"]
             model = build(c["model"], **config).to(c["backend"])
             norm = normalisation_stats(self.data.train_x, c["normalize"], c["seed"])
         if self.data.image_size < model.input_size:
