@@ -175,8 +175,9 @@ def cifar_alexnet(
     Init, scaled for inputs in pixel units (mean-subtracted 0..255, std ~ 60): conv1
     N(0, 0.01^2) as the paper's conv1, He normal for the hidden layers, fc5 N(0, (1/192)^2)
     as the tutorial; biases 0.1 in conv2, fc3, fc4 (the tutorial's), 0 elsewhere. That is
-    ``init="paper"`` (conv1 as the paper's); ``init="he"`` draws conv1 He normal too (std sqrt(2 / 75)), for
-    inputs standardised to unit scale (``--normalize channel``), the rest unchanged.
+    ``init="paper"`` (conv1 as the paper's); ``init="he"`` draws conv1 He normal too (std
+    sqrt(2 / 75)), for inputs standardised to unit scale (``--normalize channel``), the rest
+    unchanged.
     """
     config = {k: v for k, v in locals().items() if k != "dtype"}
     if problem := input_size_problem("cifar", input_size):
