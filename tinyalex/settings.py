@@ -81,8 +81,8 @@ RESUME_RULE = (
     "the run (--model --data --limit --val-limit --batch-size --seed --augment --init "
     "--image-size --input-size --normalize --schedule) may be repeated with the same value; "
     "a different value is refused. --lr --momentum --weight-decay --patience --milestones "
-    "--eval-crops --data-dir --backend --tf32 take effect from the resumed step, with a printed note, and are "
-    "stored for the next resume."
+    "--eval-crops --data-dir --backend --tf32 take effect from the resumed step, with a "
+    "printed note, and are stored for the next resume."
 )
 
 SAFETY = (
