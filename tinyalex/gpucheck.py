@@ -151,8 +151,8 @@ def plan(args, work: Path) -> list[Step]:
 
     pytest_argv = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
     pytest_argv += ["-rfs", f"--junitxml={work / 'tests.xml'}"]
-    if _has_module("pytest_timeout"):
-        pytest_argv += ["-p", "pytest_timeout", "--timeout=120"]
+    if _has_module("pytest_timeout"):  # loaded by its entry point ("-p" would register it twice)
+        pytest_argv += ["--timeout=120"]
     if gpu and _has_module("xdist"):
         pytest_argv += ["-n", "4"]  # four processes share the GPU: small tests, many launches
     if gpu:
