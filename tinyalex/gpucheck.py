@@ -216,7 +216,8 @@ def read_result(step: Step) -> dict | None:
             return {"epochs": [json.loads(line) for line in lines if line.strip()]}
         if step.kind == "preflight":
             return json.loads(step.output.strip().splitlines()[-1])
-    except (OSError, ValueError, KeyError, StopIteration):
+    # IndexError: a preflight that printed nothing; ParseError: a truncated JUnit file
+    except (OSError, ValueError, KeyError, IndexError, StopIteration, ET.ParseError):
         return None
     return None
 
