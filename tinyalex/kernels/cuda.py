@@ -546,6 +546,7 @@ def relu_forward(x):
 
 
 def relu_backward(dy, y):
+    dy = cupy.ascontiguousarray(dy, dtype=y.dtype)  # the kernel reads both as y's type
     dx = cupy.empty_like(y)
     _launch("relu_backward", y.dtype, y.size, y.size, (dy, y, dx), ())
     return dx
