@@ -227,6 +227,7 @@ def test_resume_into_a_new_folder_carries_the_metrics(trained, tmp_path):
         ("--normalize", "channel"),
         ("--schedule", "step"),
         ("--image-size", "28"),
+        ("--input-size", "20"),
     ],
 )
 def test_resume_refuses_a_different_defining_flag(trained, capsys, flag, value):
