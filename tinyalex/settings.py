@@ -118,8 +118,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--lr",
         type=positive_float,
-        help="* initial learning rate (the paper's 0.01 for alexnet; 0.002 for the CIFAR "
-        "net, whose He-initialised hidden layers see pixel-scale inputs)",
+        help="* initial learning rate (the paper's 0.01; 0.002 for the CIFAR net on 0-255 "
+        "pixel inputs, where 0.01 diverges)",
     )
     p.add_argument("--momentum", type=fraction, help="* in [0, 1)")
     p.add_argument("--weight-decay", type=nonnegative_float, help="*")
