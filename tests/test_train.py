@@ -216,6 +216,34 @@ def test_cifar_init_he_draws_conv1_for_unit_inputs():
         cifar_alexnet(init="xavier")
 
 
+def test_warmup_raises_lr_linearly_and_resumes_exactly(tmp_path, monkeypatch):
+    """--warmup 2 over 3 batches an epoch: steps at lr * 1/6 ... 6/6, then lr; a run
+    stopped mid-warm-up and resumed equals the straight run bit for bit."""
+    seen = []
+    real_step = train.Trainer.step
+
+    def spy(self, xb, yb):
+        seen.append(self.opt.lr)
+        return real_step(self, xb, yb)
+
+    with monkeypatch.context() as m:
+        m.setattr(train.Trainer, "step", spy)
+        rc, out = run(tmp_path, "straight", "--epochs", "3", "--warmup", "2", "--lr", "0.006")
+    assert rc == 0
+    assert seen == pytest.approx([0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.006, 0.006, 0.006])
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["lr"] for r in rows] == pytest.approx([0.006] * 3)  # the schedule's, not scaled
+    with monkeypatch.context() as m:
+        m.setattr(train, "StopRequest", StopAfter(2))  # stop after batch 2 of epoch 1
+        rc, split = run(tmp_path, "split", "--epochs", "3", "--warmup", "2", "--lr", "0.006")
+    assert rc == 130
+    resume = ["--resume", str(split / "checkpoint.npz"), "--epochs", "3", "--out", str(split)]
+    assert train.main(resume) == 0
+    a, b = params_of(out), params_of(split)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 def test_train_step_is_the_four_lines(xp):
     """train_step == forward, loss, backward(input_grad=False), update, done by hand; its loss
     stays a 0-d array on the batch's backend."""

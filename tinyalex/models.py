@@ -143,7 +143,11 @@ def alexnet(
         ]
         if dropout:
             classifier.append(_named(f"drop{i}", Dropout(dropout, rng=rng.integers(2**63))))
-    classifier.append(_named("fc8", fc(c(4096), num_classes)))
+    # fc8 N(0, 0.01^2) under both inits: He's draw there gives logits of std ~3 (loss ~5.5
+    # at step 1), and the first steps at lr 0.01 then collapse the net to one output for
+    # every image (docs/conventions.md §4)
+    fc8 = Linear(c(4096), num_classes, dtype=dtype, rng=rng, weight_std=0.01)
+    classifier.append(_named("fc8", fc8))
     model = Model(
         features + classifier, input_size=input_size, num_classes=num_classes, config=config
     )

@@ -4,7 +4,8 @@
 ``epochs``, ``image_size``, ...); the command fills every flag left unset from it, so an
 explicit flag always wins. ``PAPER`` holds the paper's own recipe (P §2, §5) for alexnet:
 
-    python -m tinyalex.train --model alexnet --init paper --normalize pixel-mean --batch-size 128
+    python -m tinyalex.train --model alexnet --init paper --normalize pixel-mean --batch-size 128 \
+        --warmup 0
 
 runs it on the synthetic set (on ``--data folder`` the batch is already 128; on
 fashion-mnist add ``--image-size 256 --schedule plateau --epochs 12``).
@@ -31,6 +32,7 @@ PAPER = {
     "normalize": "pixel-mean",
     "schedule": "plateau",
     "milestones": [],
+    "warmup": 0.0,
     "epochs": 12,
 }
 
@@ -53,8 +55,10 @@ def _alexnet(data: str) -> dict:
     class-frequency noise: with 10 classes that throws the loss from 3 to 35 and the run
     then sits at chance (the same in PyTorch: tests/test_learning.py). He's init keeps the
     image in the activations, and needs inputs of unit scale (0-255 pixels give NaN).
+    At full lr from the first step it collapses instead (step 2's loss 8-13, then the same
+    outputs for every image within 20 steps), so lr rises linearly over the first epoch.
     """
-    recipe = {**PAPER, "init": "he", "normalize": "channel"}
+    recipe = {**PAPER, "init": "he", "normalize": "channel", "warmup": 1.0}
     if data == "synthetic":
         # 6,000 images: batches of 32 give 188 updates an epoch instead of 47
         recipe.update(batch_size=32)

@@ -54,13 +54,14 @@ CHANGEABLE = (
     "weight_decay",
     "patience",
     "milestones",
+    "warmup",
     "eval_crops",
     "backend",
     "tf32",
 )
 SETTINGS = (*FIXED, *CHANGEABLE, "epochs")
 # Settings added after the first checkpoints were written: what those checkpoints ran with.
-LATER = {"tf32": False, "input_size": None}
+LATER = {"tf32": False, "input_size": None, "warmup": 0.0}
 
 # Settings not in tinyalex.recipes: the same for every model and dataset.
 BASE = {
@@ -81,7 +82,7 @@ RESUME_RULE = (
     "the run (--model --data --limit --val-limit --batch-size --seed --augment --init "
     "--image-size --input-size --normalize --schedule) may be repeated with the same value; "
     "a different value is refused. --lr --momentum --weight-decay --patience --milestones "
-    "--eval-crops --data-dir --backend --tf32 take effect from the resumed step, with a "
+    "--warmup --eval-crops --data-dir --backend --tf32 take effect from the resumed step, with a "
     "printed note, and are stored for the next resume."
 )
 
@@ -162,6 +163,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--milestones",
         type=int_list,
         help="* epochs after which the step schedule divides lr by 10, e.g. 30,60",
+    )
+    p.add_argument(
+        "--warmup",
+        type=nonnegative_float,
+        help="* epochs over which lr rises linearly from lr/steps to lr at the start (0: none)",
     )
     p.add_argument("--eval-crops", type=int, choices=(1, 10), help="default 1")
     p.add_argument("--limit", type=positive_int, help="use the first N training images")

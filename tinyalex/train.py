@@ -391,6 +391,13 @@ class Trainer:
         """(params, optimizer state) as the checkpoint stores them."""
         return self.model.params, self.opt.state_dict()
 
+    def warmup_factor(self) -> float:
+        """lr's share for the next step: (t + 1) / T over the first T = warmup * steps/epoch
+        steps (t counted from the run's start, so a resumed run repeats it exactly), then 1."""
+        total = self.config["warmup"] * len(self.loader)
+        t = self.epoch * len(self.loader) + self.batch
+        return min(1.0, (t + 1) / total) if total >= 1 else 1.0
+
     def train_epoch(self, stop: StopRequest) -> dict | None:
         """One epoch of SGD; None if stopped early (the caller saves).
 
@@ -416,7 +423,11 @@ class Trainer:
         stopped = False
         for xb, yb in bar:
             xb, yb = self.device_batch(xb, yb)
-            loss, logits = self.step(xb, yb)
+            base_lr, self.opt.lr = self.opt.lr, self.opt.lr * self.warmup_factor()
+            try:
+                loss, logits = self.step(xb, yb)
+            finally:
+                self.opt.lr = base_lr  # the schedule's rate: what the checkpoint stores
             self.batch += 1
             loss_sum += loss.astype(np.float64) * len(yb)
             errors += (logits.argmax(axis=1) != yb).sum()
