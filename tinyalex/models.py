@@ -85,7 +85,8 @@ def alexnet(
     ``init="paper"``: weights N(0, 0.01^2), biases 1 in conv2, conv4, conv5, fc6, fc7 and 0
     elsewhere (P §5). It expects the paper's inputs (0-255 pixels minus the mean image) and
     1000 classes; on 10 it stalls (docs/conventions.md §4). ``init="he"``: N(0, 2 / fan_in),
-    biases 0 (He et al. 2015), for inputs standardised to unit scale.
+    biases 0 (He et al. 2015), for inputs standardised to unit scale; fc8 keeps the paper's
+    N(0, 0.01^2) under both.
     """
     config = {k: v for k, v in locals().items() if k != "dtype"}
     config["dtype"] = np.dtype(dtype).name

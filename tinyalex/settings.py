@@ -135,7 +135,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--init",
         choices=("paper", "he"),
         help="* the paper's N(0, 0.01^2) draw (for 0-255 pixel inputs), or He's (for "
-        "standardised inputs); the CIFAR net draws only conv1 differently",
+        "standardised inputs; alexnet's fc8 stays N(0, 0.01^2)); the CIFAR net draws only "
+        "conv1 differently",
     )
     p.add_argument(
         "--image-size",
