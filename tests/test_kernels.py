@@ -87,9 +87,11 @@ def test_im2col_col2im_fast_equal_plain(xp, rng, c, o, k, s, p, g, h, w):
     close(other, cols, 0)
 
 
+@pytest.mark.parametrize("keep_cols", [True, False], ids=["keep-cols", "recompute-cols"])
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
-def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w):
+def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w, keep_cols):
     layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
+    layer.keep_cols = keep_cols
     layer.params["b"] = rng.standard_normal(o)
     layer.to(backend_of(xp))
     x = rng.standard_normal((3, c, h, w))
@@ -200,6 +202,63 @@ def test_conv_kept_buffers(xp, rng):
     layer.fast = False
     layer.forward(x)
     assert [b.shape for b in layer.kept_buffers()] == [b.shape for b in kept[1:]]  # cols freed
+
+
+def conv_pair(xp, keep_cols):
+    """Two convs of different sizes (the second's patch matrix the larger), float64."""
+    layers = [
+        Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=1),
+        Conv2D(4, 6, 5, padding=2, groups=2, dtype=np.float64, rng=2),
+    ]
+    for layer in layers:
+        layer.keep_cols = keep_cols
+        layer.to(backend_of(xp))
+    return layers
+
+
+def test_convs_that_do_not_keep_cols_share_one_workspace(xp, rng):
+    """keep_cols=False: no layer keeps a patch matrix; one shared workspace holds the
+    largest. Interleaved as in a network (forward a, b; backward b, a), with another
+    layer's pass between forward and backward overwriting the workspace, and a new batch
+    size each step, every output and gradient equals keeping them."""
+    kernels.clear_workspaces()
+    shared, kept = conv_pair(xp, False), conv_pair(xp, True)
+    other = conv_pair(xp, False)[0]
+    for step in range(2):
+        x = xp.asarray(rng.standard_normal((2 + step, 3, 6, 5)))
+        dy = xp.asarray(rng.standard_normal((2 + step, 6, 6, 5)))
+        results = []
+        for a, b in (shared, kept):
+            y = b.forward(a.forward(x))
+            other.forward(x[:1] * 3, train=False)  # the workspace now holds other data
+            dx = a.backward(b.backward(dy))
+            results.append([y, dx, a.grads["W"], b.grads["W"], b.grads["b"]])
+        # the same patch matrices and products: exactly equal on the CPU (cuBLAS may pick
+        # another algorithm for another output address)
+        for got, want in zip(*results, strict=True):
+            close(got, want, 0 if xp is np else 1e-12)
+        assert shared[0].kept_buffers() == [] and shared[1].kept_buffers() == []
+        largest = 4 * 5 * 5 * (2 + step) * 6 * 5  # b's cols: (C, k, k, N, OH, OW) float64
+        assert kernels.workspace_bytes(x) == 8 * largest
+    kernels.clear_workspaces()
+    assert kernels.workspace_bytes(x) == 0
+
+
+def test_conv_keeps_cols_by_the_backends_choice(xp, rng):
+    """keep_cols=None takes the backend's KEEP_COLS: kept on the CPU (no second im2col),
+    left in the shared workspace on the GPU (memory)."""
+    layer = Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=rng).to(backend_of(xp))
+    x = xp.asarray(rng.standard_normal((2, 3, 5, 5)))
+    kern = kernels.for_array(x)
+    assert kern.KEEP_COLS is (xp is np)
+    kernels.clear_workspaces()
+    layer.forward(x)
+    layer.backward(xp.ones((2, 4, 5, 5)))
+    assert bool(layer.kept_buffers()) is kern.KEEP_COLS
+    assert (kernels.workspace_bytes(x) > 0) is (not kern.KEEP_COLS)
+    layer.fast = False  # the plain path keeps cols in its cache whatever the setting
+    layer.keep_cols = False
+    assert layer.keeps_cols(None)
 
 
 def test_conv_workspace_reuse_keeps_each_step_right(xp, rng):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .layers import Conv2D, SoftmaxCrossEntropy
 from .optim import SGD
 from .step import train_step
@@ -87,14 +87,16 @@ def peak_memory(runner: TinyalexRunner, xp) -> dict:
     import tracemalloc
 
     params = sum(int(p.nbytes) for p in runner.model.params.values())
-    # Buffers the layers keep between steps (conv's im2col workspaces) were allocated before
-    # tracing starts, so tracemalloc does not see them: counted here.
+    # Buffers the layers keep between steps (conv's im2col workspaces, and the one the convs
+    # share when they do not keep theirs) were allocated before tracing starts, so
+    # tracemalloc does not see them: counted here.
     kept = sum(
         int(buf.nbytes)
         for layer in runner.model.layers
         if isinstance(layer, Conv2D)
         for buf in layer.kept_buffers()
     )
+    kept += kernels.workspace_bytes(runner.x)
     tracemalloc.start()
     try:
         runner.step()

@@ -20,6 +20,10 @@ The choice is made per call, from the array itself (never from a global backend)
   the plain path, to compare the two (``TINYALEX_KERNELS=0 python -m tinyalex.bench``).
 
 Kernels take float32 and float64 only; other dtypes take the plain path.
+
+:func:`workspace` is the one scratch buffer (per device and dtype) that every Conv2D which
+does not keep its im2col matrix writes it into (``Conv2D.keep_cols``): the peak then holds
+the largest layer's patch matrix, not the sum of all of them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import os
 
 import numpy as np
 
-from ..backend import is_cupy_array
+from ..backend import array_module, is_cupy_array
 
 ENV_VAR = "TINYALEX_KERNELS"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -100,3 +104,47 @@ def cuda_kernels():
     from . import cuda as module
 
     return module
+
+
+# --------------------------------------------------------------------------- shared workspace
+_WORKSPACES: dict = {}  # (module name, device id, dtype) -> flat array
+
+
+def _workspace_key(like):
+    device = like.device.id if is_cupy_array(like) else None
+    return (array_module(like).__name__, device, np.dtype(like.dtype))
+
+
+def workspace(like, shape) -> object:
+    """An array of ``shape`` and ``like``'s dtype, on ``like``'s device, that is a view of
+    the one flat buffer shared by every caller with that device and dtype.
+
+    Its contents are scratch: the next caller overwrites them, so a caller uses the array
+    within one call and keeps no reference (Conv2D recomputes its im2col in backward when
+    it uses this). The buffer only grows; growing drops the old one first, so on the GPU
+    the memory pool can hand that block to the next allocation.
+    """
+    size = 1
+    for d in shape:
+        size *= int(d)
+    key = _workspace_key(like)
+    buf = _WORKSPACES.get(key)
+    if buf is None or buf.size < size:
+        _WORKSPACES.pop(key, None)
+        del buf
+        buf = _WORKSPACES[key] = array_module(like).empty(max(size, 1), dtype=like.dtype)
+    return buf[:size].reshape(shape)
+
+
+def workspace_bytes(like=None) -> int:
+    """Bytes held by the shared workspaces (those of ``like``'s module, device and dtype
+    only, when given)."""
+    if like is not None:
+        buf = _WORKSPACES.get(_workspace_key(like))
+        return 0 if buf is None else int(buf.nbytes)
+    return sum(int(buf.nbytes) for buf in _WORKSPACES.values())
+
+
+def clear_workspaces() -> None:
+    """Drop every shared workspace (the next use allocates afresh)."""
+    _WORKSPACES.clear()

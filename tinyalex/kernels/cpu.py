@@ -197,6 +197,12 @@ def nchw_to_rows(dy):
 
 
 # --------------------------------------------------------------------------- conv's steps
+# Conv2D keeps each layer's im2col until backward on the CPU (layers/conv.py, keep_cols):
+# computing it again costs a copy of the whole patch matrix per layer per step (cifar's conv2
+# at batch 128: 118 MB, tens of ms on 2 cores), and host memory is rarely what runs out.
+KEEP_COLS = True
+
+
 # Conv2D's fast path calls these by the names of its equations (layers/conv.py); the choices
 # between variants are made here: the GEMMs are split over threads (gemm.py), and a stride-1
 # dx is computed as a convolution of dy with the flipped kernel instead of dcols + col2im.

@@ -447,6 +447,14 @@ def nchw_to_rows(dy):
     return rows, rows.sum(axis=1)  # a contiguous row reduction per output channel
 
 
+# Conv2D leaves its im2col in the workspace all layers share and computes it again in
+# backward on the GPU (layers/conv.py, keep_cols): one more im2col kernel per layer per step
+# (memory-bound, about a millisecond for all of alexnet's at batch 128 at H100 bandwidth, by
+# arithmetic, not yet timed), against 2.3 GB of patch matrices held at the peak by the five
+# layers at that batch (562 + 896 + 199 + 299 + 299 MB) where the largest, 896 MB, remains.
+KEEP_COLS = False
+
+
 def conv_gemm(Wg, cols):
     """y_g = W_g . cols_g: one batched cuBLAS GEMM (G, O/G, CKK) @ (G, CKK, NHW)."""
     return cublas.gemm(Wg, cols)

@@ -35,6 +35,15 @@ Versions (docs/style.md §2):
   ``kern.conv_dx`` for the products. On the CPU those split each GEMM over threads and take
   a stride-1 dx in its flipped-kernel form (``layer.dx_by_convolution = False`` turns that
   off); the choices are made in tinyalex/kernels/cpu.py.
+
+Memory: the forward's ``cols`` is the largest array a convolution makes (alexnet's conv2 at
+batch 128: 2400 x 93,312 floats, 896 MB), and backward's step (2) needs it again. On the
+fast path a layer either keeps it until backward (``keep_cols=True``: no second im2col, one
+patch matrix per layer held at the peak) or writes it into the workspace every layer shares
+(``kernels.workspace``) and computes it again from x in backward (``keep_cols=False``: an
+extra im2col per layer, and only the largest layer's patch matrix held). ``None`` takes the
+backend's choice, ``KEEP_COLS`` in tinyalex/kernels/cpu.py and cuda.py. The plain path
+always keeps it.
 """
 
 from __future__ import annotations
@@ -104,6 +113,9 @@ class Conv2D(Layer):
     ``fast``: None (kernels where they run) or False (the plain path).
     ``dx_by_convolution``: on the CPU fast path, take a stride-1 dx as a convolution of dy
     with the flipped kernel (True, the default) or as dcols and col2im (False).
+    ``keep_cols``: on the fast path, keep the forward's im2col for backward (True), or write
+    it into the shared workspace and compute it again in backward (False); None (the
+    default): the backend's choice (see the module docstring).
     """
 
     def __init__(
@@ -138,6 +150,7 @@ class Conv2D(Layer):
         self.zero_grads()
         self.fast: bool | None = None  # None: kernels where they run; False: plain path
         self.dx_by_convolution = True
+        self.keep_cols: bool | None = None  # None: the backend's choice (kern.KEEP_COLS)
         # The fast path's buffers, reused between steps: "cols" (the forward's im2col) and
         # "dy_cols" (dy's im2col for a stride-1 dx on the CPU). See kept_buffers().
         self._buffers: dict = {}
@@ -154,6 +167,13 @@ class Conv2D(Layer):
         n, _, h, w = in_shape
         k, s, p = self.kernel_size, self.stride, self.padding
         return (n, self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p))
+
+    def keeps_cols(self, kern) -> bool:
+        """Whether a forward on kernel module ``kern`` (None: the plain path) keeps its
+        im2col for backward, or leaves it in the shared workspace to be computed again."""
+        if kern is None:
+            return True
+        return kern.KEEP_COLS if self.keep_cols is None else bool(self.keep_cols)
 
     def kept_buffers(self) -> list:
         """The arrays this layer keeps between steps (the fast path's im2col workspaces)."""
@@ -175,10 +195,19 @@ class Conv2D(Layer):
         Wg = self.params["W"].astype(x.dtype, copy=False).reshape(g, o // g, -1)
         b = self.params["b"].astype(x.dtype, copy=False)
         kern = kernels.for_array(x, self.fast)
+        keep = self.keeps_cols(kern)
         # cols (G, C/G*k*k, N*OH*OW). The fast path refills last step's buffer: only this
-        # layer's cache holds it, and the cache is replaced by this very call.
-        cols = im2col(x, k, s, p, fast=kern is not None, out=self._buffers.pop("cols", None))
-        if kern:
+        # layer's cache holds it, and the cache is replaced by this very call. Or, when it
+        # is not kept, the workspace all layers share (backward computes it again).
+        last = self._buffers.pop("cols", None)  # dropped unless refilled below
+        if kern is None:
+            out = None
+        elif keep:
+            out = last
+        else:
+            out = kernels.workspace(x, (c, k, k, n, oh, ow))
+        cols = im2col(x, k, s, p, fast=kern is not None, out=out)
+        if kern and keep:
             self._buffers["cols"] = cols
         cols = cols.reshape(g, c // g * k * k, n * oh * ow)
         # y_g = W_g . cols_g + b, then (O, N, OH, OW) -> NCHW
@@ -186,15 +215,24 @@ class Conv2D(Layer):
             y = kern.bias_to_nchw(kern.conv_gemm(Wg, cols).reshape(o, -1), b, n, o, oh, ow)
         else:
             y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
-        self._cache = (cols, x.shape, kern) if train else None
+        if not train:
+            self._cache = None
+        else:  # (cols, None) when kept, else (None, x) to compute cols again from
+            self._cache = (cols, None, x.shape, kern) if keep else (None, x, x.shape, kern)
         return y
 
     def backward(self, dy, input_grad: bool = True):
         """Steps (1)-(4) of the module docstring. Fills grads W and b; returns dx, or None
         with ``input_grad=False`` (the first layer, on images: (3) and (4) are skipped)."""
-        cols, x_shape, kern = self._take_cache()
+        cols, x, x_shape, kern = self._take_cache()
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
         (n, c), (o, oh, ow) = x_shape[:2], dy.shape[1:]
+        buffers = self._buffers
+        if cols is None:  # not kept: im2col again, into the shared workspace
+            cols = im2col(x, k, s, p, fast=True, out=kernels.workspace(x, (c, k, k, n, oh, ow)))
+            cols = cols.reshape(g, c // g * k * k, n * oh * ow)
+            # once dW is taken, cols is spent: dx's own patch matrix may reuse that memory
+            buffers = {"cols": cols, "dy_cols": cols.reshape(-1)}
         W = self.params["W"]
         dy = dy.astype(cols.dtype, copy=False)
         Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)  # (G, O/G, C/G*k*k)
@@ -211,7 +249,7 @@ class Conv2D(Layer):
         if not input_grad:
             return None
         if kern:  # (3) and (4) together, by whichever variant kernels/ picks
-            by_conv, buffers = self.dx_by_convolution, self._buffers
+            by_conv = self.dx_by_convolution
             return kern.conv_dx(
                 dy, dyg, Wg, x_shape, k, s, p, by_convolution=by_conv, buffers=buffers
             )
