@@ -44,6 +44,26 @@ def test_bench_inference_and_plain_path(tmp_path, monkeypatch):
     assert "loss" not in [row["name"] for row in result["layers"]]
 
 
+def test_bench_keep_cols_reaches_the_convs_and_the_memory_figure(tmp_path, capsys):
+    """--keep-cols no: the convs share one workspace, so the peak loses at least conv1's
+    patch matrix (75 x N*24*24 float32) against --keep-cols yes, where each conv keeps its own."""
+    from tinyalex import kernels
+
+    n = 16
+    peaks = {}
+    for choice in ("yes", "no"):
+        kernels.clear_workspaces()
+        out = tmp_path / f"{choice}.json"
+        argv = [*TINY, "--batch-size", str(n), "--keep-cols", choice, "--json", str(out)]
+        assert bench.main(argv) == 0
+        assert f"keep-cols {choice}" in capsys.readouterr().out
+        result = json.loads(out.read_text())
+        assert result["keep_cols"] == choice
+        peaks[choice] = result["peak_memory"]["bytes"]
+    assert peaks["yes"] - peaks["no"] >= 75 * n * 24 * 24 * 4
+    kernels.clear_workspaces()
+
+
 def test_bench_compare_torch(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "torch.json"

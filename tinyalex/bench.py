@@ -43,6 +43,7 @@ from .cli import (
     positive_int,
     run_command,
 )
+from .layers import Conv2D
 from .models import MODELS, build
 
 PROG = "python -m tinyalex.bench"
@@ -58,6 +59,10 @@ def run(args) -> dict:
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     model = build(args.model).to(args.backend)
+    keep = {"backend": None, "yes": True, "no": False}[args.keep_cols]
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            layer.keep_cols = keep
     x, labels = make_batch(model, args.batch_size, xp)
     ours = TinyalexRunner(model, x, labels, inference=args.inference)
 
@@ -103,6 +108,7 @@ def run(args) -> dict:
         "repeats": args.repeats,
         "inference": args.inference,
         "tf32": args.tf32,
+        "keep_cols": args.keep_cols,
         "kernels": kernels.enabled(),
         "threads": threads,
         "machine": machine_line(xp),
@@ -145,6 +151,13 @@ def parse_args(argv):
     p.add_argument("--inference", action="store_true", help="time forward(train=False) only")
     p.add_argument(
         "--threads", type=nonnegative_int, default=0, help="CPU threads (default: all cores)"
+    )
+    p.add_argument(
+        "--keep-cols",
+        choices=("backend", "yes", "no"),
+        default="backend",
+        help="convs keep their im2col for backward (yes) or compute it again into one shared "
+        "workspace (no); default: the backend's choice (CPU yes, GPU no)",
     )
     args = p.parse_args(argv)
     args.argv = list(argv)

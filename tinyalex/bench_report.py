@@ -45,6 +45,11 @@ def format_report(result: dict) -> str:
         f"batch {result['batch_size']}, {'inference' if result['inference'] else 'training step'}"
         f", kernels {'on' if result['kernels'] else 'off (plain path)'}"
         + (", TF32" if result["tf32"] else "")
+        + (
+            f", keep-cols {result['keep_cols']}"
+            if result.get("keep_cols", "backend") != "backend"
+            else ""
+        )
         + f", threads {result['threads']}",
         f"machine: {result['machine']}; {result['date']}",
         "",
