@@ -21,7 +21,8 @@ Versions (docs/style.md §2):
   ``layer.fast = False`` or ``TINYALEX_KERNELS=0``): one fused pass each way, the window sum
   kept as a running sum over channels (add the channel entering the window, subtract the one
   leaving it) and scale**-beta by square roots for the paper's beta = 0.75; numba on the CPU,
-  CUDA on CuPy.
+  CUDA on CuPy. Besides x, backward needs scale and scale**-beta: the CPU kernel keeps
+  both, the GPU's keeps scale and takes the power again (one activation-sized array less).
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ class LRN(Layer):
         kern = kernels.for_array(x, self.fast)
         if kern:
             x = xp.ascontiguousarray(x)
-            y, scale, pw = kern.lrn_forward(x, n, self.effective_alpha, self.beta, self.k)
-            self._cache = (kern, x, scale, pw) if train else None
+            # saved: what this backend's backward needs besides x (scale, and on the CPU
+            # scale**-beta too; the GPU takes that again rather than keep it)
+            y, saved = kern.lrn_forward(x, n, self.effective_alpha, self.beta, self.k)
+            self._cache = (kern, x, saved) if train else None
             return y
         scale = self.k + self.effective_alpha * window_sum(x * x, n // 2, (n - 1) // 2)
         y = x * xp.power(scale, -self.beta)
@@ -91,9 +94,9 @@ class LRN(Layer):
         xp = array_module(dy)
         n = self.size
         if kern is not None:
-            scale, pw = rest
+            (saved,) = rest
             dy = xp.ascontiguousarray(dy.astype(x.dtype, copy=False))
-            return kern.lrn_backward(dy, x, scale, pw, n, self.effective_alpha, self.beta)
+            return kern.lrn_backward(dy, x, saved, n, self.effective_alpha, self.beta)
         y, scale = rest
         # i with j in win(i) runs over j-(n-1)//2 ... j+n//2: the window mirrored.
         t = window_sum(dy * y / scale, (n - 1) // 2, n // 2)
