@@ -108,6 +108,24 @@ def test_gemm_equals_cupy_matmul_in_fp32(cp, tf32_off, case):
     assert cublas.FALLBACKS == []  # cuBLAS itself ran
 
 
+def test_gemm_runs_on_the_current_stream(cp, tf32_off):
+    """Inside ``with stream:`` the product is queued on that stream (in order with the
+    kernels the layers launch there), and back on the default stream outside it."""
+    rng = np.random.default_rng(0)
+    a_np, b_np = rng.integers(-3, 4, (2, 5, 7)), rng.integers(-3, 4, (2, 7, 3))
+    a, b = cp.asarray(a_np, dtype=cp.float64), cp.asarray(b_np, dtype=cp.float64)
+    handle = cp.cuda.device.get_cublas_handle()
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        got = cublas.gemm(a, b)
+        assert cublas.cublas().getStream(handle) == stream.ptr
+    stream.synchronize()
+    np.testing.assert_array_equal(cp.asnumpy(got), a_np @ b_np)
+    cublas.gemm(a, b)
+    assert cublas.cublas().getStream(handle) == cp.cuda.get_current_stream().ptr
+    assert cublas.FALLBACKS == []
+
+
 def test_tf32_rounds_inputs_to_ten_bits_and_no_more(cp, tf32_off):
     """Random FP32 products: FP32 mode matches float64 to FP32 accuracy; TF32 mode differs
     from it by more, and by no more than inputs cut to TF32's 10 mantissa bits explain:

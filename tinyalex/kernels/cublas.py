@@ -141,8 +141,13 @@ def gemm(a, b, out=None):
 
 
 def _call(lib, args: dict, t: int, compute: int, dtype) -> None:
+    # CuPy's handle keeps whatever stream the last CuPy routine set on it; the product must
+    # run on the current stream, in order with the kernels around it (im2col before, col2im
+    # after, the conv layers' shared workspace between them), as CuPy's own calls do.
+    handle = cupy.cuda.device.get_cublas_handle()
+    lib.setStream(handle, cupy.cuda.get_current_stream().ptr)
     lib.gemmStridedBatchedEx(
-        cupy.cuda.device.get_cublas_handle(),
+        handle,
         args["transa"],
         args["transb"],
         args["m"],
