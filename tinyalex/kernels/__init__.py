@@ -29,6 +29,7 @@ the largest layer's patch matrix, not the sum of all of them.
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import numpy as np
@@ -124,9 +125,7 @@ def workspace(like, shape) -> object:
     it uses this). The buffer only grows; growing drops the old one first, so on the GPU
     the memory pool can hand that block to the next allocation.
     """
-    size = 1
-    for d in shape:
-        size *= int(d)
+    size = math.prod(int(d) for d in shape)
     key = _workspace_key(like)
     buf = _WORKSPACES.get(key)
     if buf is None or buf.size < size:
