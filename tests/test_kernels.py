@@ -72,6 +72,24 @@ CONV_CASES = [
 ]
 
 
+# The CPU's two layouts of the patch matrix (kernels/cpu.py), each forced on every conv by
+# the channel count from which it goes channels last. The GPU has one layout.
+CPU_LAYOUTS = {"im2col": 10**9, "channels-last": 1}
+
+
+@pytest.fixture(params=list(CPU_LAYOUTS))
+def layout(request, monkeypatch):
+    if "xp" in request.fixturenames and request.getfixturevalue("xp") is not np:
+        if request.param != "im2col":
+            pytest.skip("the GPU has one patch-matrix layout")
+        return request.param
+    if kernels.numba_available():
+        monkeypatch.setattr(
+            kernels.numba_kernels(), "CHANNELS_LAST_MIN", CPU_LAYOUTS[request.param]
+        )
+    return request.param
+
+
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
 def test_im2col_col2im_fast_equal_plain(xp, rng, c, o, k, s, p, g, h, w):
     x = xp.asarray(rng.standard_normal((2, c, h, w)))
@@ -89,7 +107,7 @@ def test_im2col_col2im_fast_equal_plain(xp, rng, c, o, k, s, p, g, h, w):
 
 @pytest.mark.parametrize("keep_cols", [True, False], ids=["keep-cols", "recompute-cols"])
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
-def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w, keep_cols):
+def test_conv_fast_equals_plain_and_reference(xp, layout, rng, c, o, k, s, p, g, h, w, keep_cols):
     layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
     layer.keep_cols = keep_cols
     layer.params["b"] = rng.standard_normal(o)
@@ -106,7 +124,7 @@ def test_conv_fast_equals_plain_and_reference(xp, rng, c, o, k, s, p, g, h, w, k
 
 
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", [case for case in CONV_CASES if case[3] == 1])
-def test_conv_dx_by_convolution_equals_col2im(rng, c, o, k, s, p, g, h, w):
+def test_conv_dx_by_convolution_equals_col2im(layout, rng, c, o, k, s, p, g, h, w):
     """Stride 1 on the CPU: dx as a convolution of dy (the default) and by W^T dy + col2im."""
     layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
     x = rng.standard_normal((3, c, h, w))
@@ -120,27 +138,44 @@ def test_conv_dx_by_convolution_equals_col2im(rng, c, o, k, s, p, g, h, w):
 
 
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
-def test_each_conv_backward_step_fast_equals_plain(monkeypatch, xp, rng, c, o, k, s, p, g, h, w):
-    """Steps (1)-(4) of Conv2D's backward, one by one: each kernel function against the
-    plain expression the layer writes beside it (GEMMs split even at these sizes)."""
+def test_each_conv_backward_step_fast_equals_plain(
+    monkeypatch, xp, layout, rng, c, o, k, s, p, g, h, w
+):
+    """Conv2D's fast steps one by one, in each of the CPU's layouts: each kernel function
+    against the plain expression the layer writes beside it (GEMMs split even at these
+    sizes)."""
     monkeypatch.setattr(kernels.gemm_kernels(), "MIN_FLOPS", 0)
     n = 3
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     x = xp.asarray(rng.standard_normal((n, c, h, w)))
     dy = xp.asarray(rng.standard_normal((n, o, oh, ow)))
     Wg = xp.asarray(rng.standard_normal((g, o // g, c // g * k * k)))
+    b = xp.asarray(rng.standard_normal(o))
     kern = kernels.for_array(x)
     assert kern is not None
     cols = im2col(x, k, s, p, fast=False).reshape(g, c // g * k * k, n * oh * ow)
-    # forward: y_g = W_g . cols_g
-    close(kern.conv_gemm(Wg, cols), Wg @ cols, 1e-12)
+    # the patch matrix: im2col's numbers, in the layout the kernels pick
+    patches = kern.conv_patches(x, k, s, p, g, oh, ow)
+    if layout == "channels-last":  # (N, OH, OW, G, k, k, C/G)
+        assert patches.shape == (n, oh, ow, g, k, k, c // g)
+        close(patches.transpose(3, 6, 4, 5, 0, 1, 2).reshape(cols.shape), cols, 0)
+    else:
+        close(patches, cols, 0)
+    buf = xp.full(patches.size, 7.0)  # a buffer of the right size is written in place
+    again = kern.conv_patches(x, k, s, p, g, oh, ow, out=buf)
+    assert again.shape == patches.shape and xp.shares_memory(again, buf)
+    close(again, patches, 0)
+    close(kern.conv_patches(x, k, s, p, g, oh, ow, out=buf[1:]), patches, 0)  # a wrong one not
+    # forward: y_g = W_g . cols_g + b, as NCHW
+    y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+    close(kern.conv_y(Wg, b, patches, oh, ow), y, 1e-12)
     # (1) db = sum of dy, and dy as rows
     rows, db = kern.nchw_to_rows(dy)
     close(rows, dy.transpose(1, 0, 2, 3).reshape(o, -1), 0)
     close(db, dy.sum(axis=(0, 2, 3)), 1e-12)
     dyg = rows.reshape(g, o // g, -1)
     # (2) dW_g = dy_g . cols_g^T
-    close(kern.conv_dW(dyg, cols), dyg @ cols.transpose(0, 2, 1), 1e-12)
+    close(kern.conv_dW(dyg, patches), dyg @ cols.transpose(0, 2, 1), 1e-12)
     # (3) + (4) dx = col2im(W_g^T . dy_g), by both of the CPU's variants
     dcols = (Wg.transpose(0, 2, 1) @ dyg).reshape(c, k, k, n, oh, ow)
     plain_dx = col2im(dcols, x.shape, k, s, p, fast=False)
@@ -195,13 +230,35 @@ def test_conv_kept_buffers(xp, rng):
     kept = layer.kept_buffers()
     # forward's cols, and on the CPU dy's cols for the stride-1 dx by convolution
     assert len(kept) == (2 if xp is np else 1)
-    assert kept[0].shape == (3, 3, 3, 2, 5, 5)
+    assert kept[0].shape == (1, 3 * 3 * 3, 2 * 5 * 5)  # (G, C/G*k*k, N*OH*OW): 3 channels
     layer.forward(x)
     layer.backward(xp.ones((2, 6, 5, 5)))
-    assert [id(b) for b in layer.kept_buffers()] == [id(b) for b in kept]  # reused, not new
+    again = layer.kept_buffers()  # the same memory written again, not new arrays
+    assert len(again) == len(kept)
+    assert all(xp.shares_memory(a, b) for a, b in zip(again, kept, strict=True))
     layer.fast = False
     layer.forward(x)
     assert [b.shape for b in layer.kept_buffers()] == [b.shape for b in kept[1:]]  # cols freed
+
+
+@pytest.mark.skipif(not kernels.numba_available(), reason="the CPU kernels need numba")
+@pytest.mark.parametrize("c,g", [(3, 1), (15, 1), (16, 1), (30, 2), (32, 2)])
+def test_cpu_patch_matrix_goes_channels_last_from_enough_channels(rng, c, g):
+    """On the CPU a conv keeps its patch matrix channels last, (N, OH, OW, G, k, k, C/G),
+    where a group has CHANNELS_LAST_MIN channels or more, else in im2col's layout."""
+    cpu = kernels.numba_kernels()
+    layer = Conv2D(c, 2 * g, 3, padding=1, groups=g, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, c, 4, 5))
+    layer.forward(x)
+    (kept,) = layer.kept_buffers()
+    if c // g >= cpu.CHANNELS_LAST_MIN:
+        assert kept.shape == (2, 4, 5, g, 3, 3, c // g)
+    else:
+        assert kept.shape == (g, c // g * 9, 2 * 4 * 5)
+    close(
+        layer.backward(np.ones((2, 2 * g, 4, 5))),
+        ref.conv_backward(np.ones((2, 2 * g, 4, 5)), x, layer.params["W"], 1, 1, g)[0],
+    )
 
 
 def conv_pair(xp, keep_cols):
@@ -558,5 +615,9 @@ def test_split_gemms_equal_matmul(monkeypatch, rng, g, m, k, n):
     close(gemm.matmul_sum(a, b), a @ b, 1e-12)
     bt = np.ascontiguousarray(b.transpose(0, 2, 1)).transpose(0, 2, 1)  # conv's transposed view
     close(gemm.matmul_sum(a, bt), a @ b, 1e-12)
+    # rows split, with the left factor a strided view (as the channels-last patch matrix)
+    wide = rng.standard_normal((m, g, k + 3))
+    at = wide[:, :, :k].transpose(1, 0, 2)
+    close(gemm.matmul_rows(at, b), at @ b, 1e-12)
     close(gemm.matmul2d(a[0], bt[0]), a[0] @ b[0], 1e-12)
     close(gemm.matmul2d(b[0].T, a[0].T), (a[0] @ b[0]).T, 1e-12)  # transposed views

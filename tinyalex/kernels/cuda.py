@@ -22,10 +22,11 @@ long long otherwise). :func:`module` compiles it once per device with NVRTC thro
 here runs, and tests compile ``SOURCE`` + :func:`instantiations` to PTX with nvcc so a
 kernel that does not compile fails CI on machines without a GPU.
 
-Conv's steps (``conv_gemm``, ``conv_dW``, ``conv_dx``) and Linear's ``matmul2d`` keep their
-products as batched cuBLAS GEMMs, called directly (kernels/cublas.py: transposed operands
-read in place, TF32 tensor cores when ``backend.tf32_enabled()``, e.g. ``--tf32``): there
-is no thread split and no dx by convolution on the GPU.
+Conv's steps (``conv_patches``, ``conv_y``, ``conv_dW``, ``conv_dx``) and Linear's
+``matmul2d`` keep their products as batched cuBLAS GEMMs, called directly (kernels/cublas.py:
+transposed operands read in place, TF32 tensor cores when ``backend.tf32_enabled()``, e.g.
+``--tf32``): there is no thread split, no channels-last patch matrix and no dx by
+convolution on the GPU.
 """
 
 from __future__ import annotations
@@ -454,9 +455,31 @@ def nchw_to_rows(dy):
 KEEP_COLS = False
 
 
-def conv_gemm(Wg, cols):
-    """y_g = W_g . cols_g: one batched cuBLAS GEMM (G, O/G, CKK) @ (G, CKK, NHW)."""
-    return cublas.gemm(Wg, cols)
+def conv_patches(x, k: int, stride: int, padding: int, groups: int, oh: int, ow: int, out=None):
+    """Conv2D's patch matrix: im2col's (C, k, k, N, OH, OW) as (G, C/G*k*k, N*OH*OW), the
+    layout the equations read (the GPU has no channels-last variant). ``out``: a contiguous
+    buffer of the same size and dtype to write into (else a new array)."""
+    n, c = x.shape[:2]
+    shape = (c, k, k, n, oh, ow)
+    if not (
+        isinstance(out, cupy.ndarray)
+        and out.dtype == x.dtype
+        and out.size == c * k * k * n * oh * ow
+        and out.flags.c_contiguous
+    ):
+        out = None
+    else:
+        out = out.reshape(shape)
+    cols = im2col(cupy.ascontiguousarray(x), k, stride, padding, oh, ow, out)
+    return cols.reshape(groups, c // groups * k * k, n * oh * ow)
+
+
+def conv_y(Wg, b, cols, oh: int, ow: int):
+    """y = W_g . cols_g + b as (N, O, OH, OW): one batched cuBLAS GEMM (G, O/G, CKK) @
+    (G, CKK, NHW), then one kernel adding b while it writes NCHW."""
+    o = Wg.shape[0] * Wg.shape[1]
+    n = cols.shape[2] // (oh * ow)
+    return bias_to_nchw(cublas.gemm(Wg, cols).reshape(o, -1), b, n, o, oh, ow)
 
 
 def conv_dW(dyg, cols):

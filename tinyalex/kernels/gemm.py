@@ -1,6 +1,8 @@
 """Conv's GEMMs on the CPU, split over threads by us, each piece a single-threaded BLAS call.
 
     y  = W_g @ cols_g          (G, O/G, CKK) @ (G, CKK, NHW)   split along NHW (columns)
+    y^T = cols_g^T @ W_g^T     (G, NHW, CKK) @ (G, CKK, O/G)   split along NHW (rows; the
+                                                               channels-last patch matrix)
     dW = dy_g @ cols_g^T       (G, O/G, NHW) @ (G, NHW, CKK)   split along NHW (the sum)
     dc = W_g^T @ dy_g          (G, CKK, O/G) @ (G, O/G, NHW)   split along NHW (columns)
 
@@ -145,6 +147,24 @@ def matmul_cols(a, b):
         return lambda: np.matmul(a, b[:, :, lo:hi], out=out[:, :, lo:hi])
 
     _run_split([piece(lo, hi) for lo, hi in _bounds(n, parts)])
+    return out
+
+
+def matmul_rows(a, b):
+    """a (G, M, K) @ b (G, K, N) -> (G, M, N), the M rows split over threads. ``a`` may be a
+    strided view (each a[g] with unit column stride, as the channels-last patch matrix)."""
+    g, m, k = a.shape
+    n = b.shape[2]
+    parts = _parts(2.0 * g * m * k * n)
+    if parts == 1 or m < parts:
+        return _single(a, b)
+    out = np.empty((g, m, n), dtype=np.result_type(a, b))
+
+    def piece(gi, lo, hi):  # 2-D pieces: each one BLAS call
+        return lambda: np.matmul(a[gi, lo:hi], b[gi], out=out[gi, lo:hi])
+
+    per_group = -(-parts // g)
+    _run_split([piece(gi, lo, hi) for gi in range(g) for lo, hi in _bounds(m, per_group)])
     return out
 
 

@@ -30,11 +30,13 @@ Versions (docs/style.md §2):
 - reference: ``reference.conv_forward`` / ``conv_backward``, loops over every pixel.
 - plain path: :func:`im2col`, :func:`col2im` and the ``@`` products below.
 - fast path (``kern = kernels.for_array(x)``, unless ``layer.fast = False`` or
-  ``TINYALEX_KERNELS=0``): numba (CPU) or CUDA (CuPy) kernels for im2col, col2im and the
-  (O, N*OH*OW) <-> NCHW reshuffles, and ``kern.conv_gemm``, ``kern.conv_dW``,
-  ``kern.conv_dx`` for the products. On the CPU those split each GEMM over threads and take
-  a stride-1 dx in its flipped-kernel form (``layer.dx_by_convolution = False`` turns that
-  off); the choices are made in tinyalex/kernels/cpu.py.
+  ``TINYALEX_KERNELS=0``): ``kern.conv_patches`` writes the patch matrix, ``kern.conv_y``
+  takes the forward product and adds b while writing NCHW, ``kern.conv_dW`` and
+  ``kern.conv_dx`` take (2) and (3)-(4); numba (CPU) or CUDA (CuPy) kernels do the copies
+  and reshuffles. On the CPU the patch matrix is channels last where a group has enough
+  channels (the same numbers, one patch per row), each GEMM is split over threads, and a
+  stride-1 dx is taken in its flipped-kernel form (``layer.dx_by_convolution = False``
+  turns that off); the choices are made in tinyalex/kernels/cpu.py.
 
 Memory: the forward's ``cols`` is the largest array a convolution makes (alexnet's conv2 at
 batch 128: 2400 x 93,312 floats, 896 MB), and backward's step (2) needs it again. On the
@@ -196,25 +198,21 @@ class Conv2D(Layer):
         b = self.params["b"].astype(x.dtype, copy=False)
         kern = kernels.for_array(x, self.fast)
         keep = self.keeps_cols(kern)
-        # cols (G, C/G*k*k, N*OH*OW). The fast path refills last step's buffer: only this
-        # layer's cache holds it, and the cache is replaced by this very call. Or, when it
-        # is not kept, the workspace all layers share (backward computes it again).
-        last = self._buffers.pop("cols", None)  # dropped unless refilled below
+        last = self._buffers.pop("cols", None)  # last step's patch matrix: refilled or dropped
         if kern is None:
-            out = None
-        elif keep:
-            out = last
-        else:
-            out = kernels.workspace(x, (c, k, k, n, oh, ow))
-        cols = im2col(x, k, s, p, fast=kern is not None, out=out)
-        if kern and keep:
-            self._buffers["cols"] = cols
-        cols = cols.reshape(g, c // g * k * k, n * oh * ow)
-        # y_g = W_g . cols_g + b, then (O, N, OH, OW) -> NCHW
-        if kern:  # the bias added while the GEMM's rows are rewritten as NCHW, in one pass
-            y = kern.bias_to_nchw(kern.conv_gemm(Wg, cols).reshape(o, -1), b, n, o, oh, ow)
-        else:
+            # cols (G, C/G*k*k, N*OH*OW); y_g = W_g . cols_g + b, then (O, N, OH, OW) -> NCHW
+            cols = im2col(x, k, s, p, fast=False).reshape(g, c // g * k * k, n * oh * ow)
             y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        else:
+            # The same patch matrix, in the layout the kernels pick (kernels/cpu.py: channels
+            # last where a group has enough channels), written into last step's buffer (only
+            # this layer's cache holds it, and this call replaces the cache) when it is kept,
+            # else into the workspace all layers share (backward computes it again).
+            out = last if keep else kernels.workspace(x, (c, k, k, n, oh, ow))
+            cols = kern.conv_patches(x, k, s, p, g, oh, ow, out=out)
+            if keep:
+                self._buffers["cols"] = cols
+            y = kern.conv_y(Wg, b, cols, oh, ow)  # the GEMM, then + b written as NCHW
         if not train:
             self._cache = None
         else:  # (cols, None) when kept, else (None, x) to compute cols again from
@@ -228,9 +226,9 @@ class Conv2D(Layer):
         k, s, p, g = self.kernel_size, self.stride, self.padding, self.groups
         (n, c), (o, oh, ow) = x_shape[:2], dy.shape[1:]
         buffers = self._buffers
-        if cols is None:  # not kept: im2col again, into the shared workspace
-            cols = im2col(x, k, s, p, fast=True, out=kernels.workspace(x, (c, k, k, n, oh, ow)))
-            cols = cols.reshape(g, c // g * k * k, n * oh * ow)
+        if cols is None:  # not kept: the patch matrix again, into the shared workspace
+            out = kernels.workspace(x, (c, k, k, n, oh, ow))
+            cols = kern.conv_patches(x, k, s, p, g, oh, ow, out=out)
             # once dW is taken, cols is spent: dx's own patch matrix may reuse that memory
             buffers = {"cols": cols, "dy_cols": cols.reshape(-1)}
         W = self.params["W"]
