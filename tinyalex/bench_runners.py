@@ -106,6 +106,7 @@ def peak_memory(runner: TinyalexRunner, xp) -> dict:
     return {
         "kind": "numpy arrays during one step (tracemalloc) + parameters + kept workspaces",
         "bytes": peak + params + kept,
+        "kept_bytes": kept,
     }
 
 

@@ -335,24 +335,36 @@ def conv_dW(dyg, cols):
 
 
 def conv_dx(
-    dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, *, by_convolution=True, buffers=None
+    dy,
+    dyg,
+    Wg,
+    x_shape,
+    k: int,
+    stride: int,
+    padding: int,
+    *,
+    by_convolution=True,
+    buffers=None,
+    spent=None,
 ):
     """dx for conv's backward: dcols_g = W_g^T . dy_g, dx = col2im(dcols).
 
     With stride 1 and ``padding <= k - 1`` (and ``by_convolution``) the same sums are taken
     as a convolution of dy with the flipped kernel (:func:`conv_dx_by_convolution`).
     dy (N, O, OH, OW); dyg its rows (G, O/G, N*OH*OW); Wg (G, O/G, C/G*k*k).
-    ``buffers``: the layer's dict of arrays kept between steps (this may add one).
+    ``spent``: the forward's patch matrix, no longer needed (dW is taken): dy's patch matrix
+    is written over it where it fits. ``buffers``: the layer's dict of arrays kept between
+    steps, where dy's patch matrix goes when ``spent`` is too small (None: a new array).
     """
     if by_convolution and stride == 1 and padding <= k - 1:
-        return conv_dx_by_convolution(dy, Wg, x_shape, k, padding, buffers)
+        return conv_dx_by_convolution(dy, Wg, x_shape, k, padding, buffers, spent)
     n, c = x_shape[:2]
     oh, ow = dy.shape[2:]
     dcols = gemm.matmul_cols(Wg.transpose(0, 2, 1), dyg)  # (G, C/G*k*k, N*OH*OW)
     return col2im(dcols.reshape(c, k, k, n, oh, ow), tuple(x_shape), k, stride, padding)
 
 
-def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None):
+def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None, spent=None):
     """Stride 1: dx is a convolution of dy with the kernel flipped in space and transposed
     in channels, dy padded by k-1-p:
 
@@ -361,8 +373,9 @@ def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None):
     The same sums as W^T . dy followed by col2im, taken as a forward convolution
     (:func:`conv_patches` of dy, then :func:`conv_y`), with no scatter-add. dy's patch matrix
     has O*k*k entries per pixel where the forward's had C*k*k: where O > C (alexnet's conv2
-    and conv3) the images go in chunks, so its buffer (``buffers["dy_cols"]``, kept for the
-    next step) is never larger.
+    and conv3) the images go in chunks, so that it fits in the forward's (``spent``) where
+    the output keeps the input's size; else it goes in ``buffers["dy_cols"]``, kept for the
+    next step.
     """
     n, c, h, w = x_shape
     g = Wg.shape[0]
@@ -371,10 +384,13 @@ def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None):
     Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
     step = max(1, n * c // o) if o > c else n  # images per chunk
     size = o * k * k * step * h * w
-    buffers = {} if buffers is None else buffers
-    buf = buffers.get("dy_cols")
-    if buf is None or buf.size < size or buf.dtype != dy.dtype:
-        buf = buffers["dy_cols"] = np.empty(size, dtype=dy.dtype)  # reused next step
+    if spent is not None and spent.size >= size and spent.dtype == dy.dtype:
+        buf = spent.reshape(-1)  # contiguous (conv_patches made it): a view
+    else:
+        buffers = {} if buffers is None else buffers
+        buf = buffers.get("dy_cols")
+        if buf is None or buf.size < size or buf.dtype != dy.dtype:
+            buf = buffers["dy_cols"] = np.empty(size, dtype=dy.dtype)  # reused next step
     zeros = np.zeros(c, dy.dtype)
     parts = []
     for lo in range(0, n, step):

@@ -487,17 +487,16 @@ def conv_dW(dyg, cols):
     return cublas.gemm(dyg, cols.transpose(0, 2, 1))
 
 
-def conv_dx(dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, buffers=None, **_cpu):
+def conv_dx(dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, spent=None, **_cpu):
     """dcols_g = W_g^T . dy_g (one batched GEMM), dx = col2im(dcols) (one kernel).
 
-    dcols has the forward's cols shape, and cols is spent once dW is queued: the product is
-    written into the layer's kept "cols" buffer (``buffers``) instead of a new array of that
-    size (alexnet's conv2 at batch 128: 896 MB less at the peak). The CPU's other option
-    (``by_convolution``) has no effect here.
+    dcols has the forward's cols shape, and cols (``spent``) is no longer needed once dW is
+    queued: the product is written over it instead of into a new array of that size
+    (alexnet's conv2 at batch 128: 896 MB less at the peak). The CPU's options
+    (``by_convolution``, ``buffers``) have no effect here.
     """
     n, c = x_shape[:2]
     oh, ow = dy.shape[2:]
-    spent = (buffers or {}).get("cols")
     dcols = cublas.gemm(Wg.transpose(0, 2, 1), dyg, out=spent)  # (G, C/G*k*k, N*OH*OW)
     dcols = cupy.ascontiguousarray(dcols.reshape(c, k, k, n, oh, ow))
     return col2im(dcols, tuple(x_shape), k, stride, padding)

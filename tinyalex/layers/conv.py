@@ -45,7 +45,8 @@ patch matrix per layer held at the peak) or writes it into the workspace every l
 (``kernels.workspace``) and computes it again from x in backward (``keep_cols=False``: an
 extra im2col per layer, and only the largest layer's patch matrix held). ``None`` takes the
 backend's choice, ``KEEP_COLS`` in tinyalex/kernels/cpu.py and cuda.py. The plain path
-always keeps it.
+always keeps it. Either way, once (2) is taken ``cols`` is spent, and the fast dx writes
+its own large array (dcols on the GPU, dy's patch matrix on the CPU) over it.
 """
 
 from __future__ import annotations
@@ -153,8 +154,9 @@ class Conv2D(Layer):
         self.fast: bool | None = None  # None: kernels where they run; False: plain path
         self.dx_by_convolution = True
         self.keep_cols: bool | None = None  # None: the backend's choice (kern.KEEP_COLS)
-        # The fast path's buffers, reused between steps: "cols" (the forward's im2col) and
-        # "dy_cols" (dy's im2col for a stride-1 dx on the CPU). See kept_buffers().
+        # The fast path's buffers, reused between steps: "cols" (the forward's patch matrix)
+        # and, only where that is too small to hold it, "dy_cols" (dy's patch matrix for a
+        # stride-1 dx on the CPU). See kept_buffers().
         self._buffers: dict = {}
 
     @property
@@ -229,8 +231,7 @@ class Conv2D(Layer):
         if cols is None:  # not kept: the patch matrix again, into the shared workspace
             out = kernels.workspace(x, (c, k, k, n, oh, ow))
             cols = kern.conv_patches(x, k, s, p, g, oh, ow, out=out)
-            # once dW is taken, cols is spent: dx's own patch matrix may reuse that memory
-            buffers = {"cols": cols, "dy_cols": cols.reshape(-1)}
+            buffers = None  # and nothing kept for dx either
         W = self.params["W"]
         dy = dy.astype(cols.dtype, copy=False)
         Wg = W.astype(dy.dtype, copy=False).reshape(g, o // g, -1)  # (G, O/G, C/G*k*k)
@@ -246,10 +247,11 @@ class Conv2D(Layer):
         self.grads["b"] = db.astype(W.dtype, copy=False)
         if not input_grad:
             return None
-        if kern:  # (3) and (4) together, by whichever variant kernels/ picks
+        if kern:  # (3) and (4) together, by whichever variant kernels/ picks; once dW is
+            # taken, cols is spent, and dx's own large array may be written over it
             by_conv = self.dx_by_convolution
             return kern.conv_dx(
-                dy, dyg, Wg, x_shape, k, s, p, by_convolution=by_conv, buffers=buffers
+                dy, dyg, Wg, x_shape, k, s, p, by_convolution=by_conv, buffers=buffers, spent=cols
             )
         # (3) dcols_g = W_g^T . dy_g
         dcols = Wg.transpose(0, 2, 1) @ dyg  # (G, C/G*k*k, N*OH*OW)
