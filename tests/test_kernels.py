@@ -72,9 +72,8 @@ CONV_CASES = [
 ]
 
 
-# The CPU's two layouts of the patch matrix (kernels/cpu.py), each forced on every conv by
-# the channel count from which it goes channels last. The GPU has one layout.
-CPU_LAYOUTS = {"im2col": 10**9, "channels-last": 1}
+# The CPU's two layouts of the patch matrix (kernels/cpu.py CHANNELS_LAST). The GPU has one.
+CPU_LAYOUTS = {"im2col": False, "channels-last": True}
 
 
 @pytest.fixture(params=list(CPU_LAYOUTS))
@@ -84,9 +83,7 @@ def layout(request, monkeypatch):
             pytest.skip("the GPU has one patch-matrix layout")
         return request.param
     if kernels.numba_available():
-        monkeypatch.setattr(
-            kernels.numba_kernels(), "CHANNELS_LAST_MIN", CPU_LAYOUTS[request.param]
-        )
+        monkeypatch.setattr(kernels.numba_kernels(), "CHANNELS_LAST", CPU_LAYOUTS[request.param])
     return request.param
 
 
@@ -250,7 +247,8 @@ def test_conv_kept_buffers(xp, rng):
     # forward's cols only: on the CPU dy's patch matrix for the stride-1 dx by convolution
     # was written over it once dW was taken (it fits: O = 2C, so dy goes in two chunks)
     assert len(kept) == 1
-    assert kept[0].shape == (1, 3 * 3 * 3, 2 * 5 * 5)  # (G, C/G*k*k, N*OH*OW): 3 channels
+    # channels last on the CPU, (N, OH, OW, G, k, k, C/G); (G, C/G*k*k, N*OH*OW) on the GPU
+    assert kept[0].shape == ((2, 5, 5, 1, 3, 3, 3) if xp is np else (1, 27, 50))
     layer.forward(x)
     layer.backward(xp.ones((2, 6, 5, 5)))
     again = layer.kept_buffers()  # the same memory written again, not new arrays
@@ -262,23 +260,21 @@ def test_conv_kept_buffers(xp, rng):
 
 
 @pytest.mark.skipif(not kernels.numba_available(), reason="the CPU kernels need numba")
-@pytest.mark.parametrize("c,g", [(3, 1), (15, 1), (16, 1), (30, 2), (32, 2)])
-def test_cpu_patch_matrix_goes_channels_last_from_enough_channels(rng, c, g):
-    """On the CPU a conv keeps its patch matrix channels last, (N, OH, OW, G, k, k, C/G),
-    where a group has CHANNELS_LAST_MIN channels or more, else in im2col's layout."""
+@pytest.mark.parametrize("c,g", [(3, 1), (16, 1), (32, 2)])
+def test_cpu_patch_matrix_is_channels_last_by_default(monkeypatch, rng, c, g):
+    """On the CPU a conv keeps its patch matrix channels last, (N, OH, OW, G, k, k, C/G);
+    with CHANNELS_LAST off, in im2col's layout (G, C/G*k*k, N*OH*OW). dx is right both ways."""
     cpu = kernels.numba_kernels()
-    layer = Conv2D(c, 2 * g, 3, padding=1, groups=g, dtype=np.float64, rng=rng)
+    assert cpu.CHANNELS_LAST is True
     x = rng.standard_normal((2, c, 4, 5))
-    layer.forward(x)
-    (kept,) = layer.kept_buffers()
-    if c // g >= cpu.CHANNELS_LAST_MIN:
-        assert kept.shape == (2, 4, 5, g, 3, 3, c // g)
-    else:
-        assert kept.shape == (g, c // g * 9, 2 * 4 * 5)
-    close(
-        layer.backward(np.ones((2, 2 * g, 4, 5))),
-        ref.conv_backward(np.ones((2, 2 * g, 4, 5)), x, layer.params["W"], 1, 1, g)[0],
-    )
+    dy = rng.standard_normal((2, 2 * g, 4, 5))
+    for on, shape in ((True, (2, 4, 5, g, 3, 3, c // g)), (False, (g, c // g * 9, 2 * 4 * 5))):
+        monkeypatch.setattr(cpu, "CHANNELS_LAST", on)
+        layer = Conv2D(c, 2 * g, 3, padding=1, groups=g, dtype=np.float64, rng=rng)
+        layer.forward(x)
+        (kept,) = layer.kept_buffers()
+        assert kept.shape == shape
+        close(layer.backward(dy), ref.conv_backward(dy, x, layer.params["W"], 1, 1, g)[0])
 
 
 def conv_pair(xp, keep_cols):

@@ -12,8 +12,8 @@ Each kernel computes exactly what the plain NumPy code in ``tinyalex/layers`` co
 - ``lrn_forward`` / ``lrn_backward``: the window sum over channels as a running sum
   (add the channel entering the window, subtract the one leaving it), fused with the
   power and the products, so each element is read once.
-- ``conv_patches``: Conv2D's patch matrix, channels last where a group has enough channels
-  (one patch per row: the faster copy and the faster GEMM here), else im2col's.
+- ``conv_patches``: Conv2D's patch matrix, channels last (one patch per row: the faster copy
+  and the faster GEMM here).
 - ``relu_*``, ``bias_to_nchw``, ``nchw_to_rows``: the element-wise glue around conv's GEMM.
 
 Only float32 and float64 C-contiguous arrays come here (the callers check), so numba
@@ -211,8 +211,8 @@ KEEP_COLS = True
 # instead of dcols + col2im.
 #
 # The layout. im2col writes the patch matrix as the equations read it, (C, k, k, N, OH, OW),
-# and the products have the O/G rows of W and N*OH*OW columns. Where a group has at least
-# CHANNELS_LAST_MIN channels, the fast path writes the same numbers channels last instead,
+# and the products have the O/G rows of W and N*OH*OW columns. The fast path writes the same
+# numbers channels last instead (CHANNELS_LAST; False gives im2col's layout, for comparison),
 #
 #     cols[n, p, q, g, i, j, c'] = xpad[n, g*C/G + c', s*p + i, s*q + j]   (N, OH, OW, G, k, k, C/G)
 #
@@ -221,9 +221,10 @@ KEEP_COLS = True
 # this project's 2-core Xeon (AVX-512), cifar's conv2 at batch 128: the copy moves runs of
 # k*C contiguous floats instead of OW (im2col 22 against 33 ms) and OpenBLAS runs the product
 # in this orientation faster (forward GEMM 51 against 70 ms; dx by convolution 61 against 97);
-# dW took the same time either way. With 3 input channels (conv1) the runs would be 3 floats
-# long, so conv1 keeps im2col's layout.
-CHANNELS_LAST_MIN = 16
+# dW took the same time either way. It won or tied on every layer of both networks, the
+# 3-channel conv1s included (alexnet's, at batch 32: patch matrix 35 against 63 ms, forward
+# GEMM 110 against 121, dW 100 against 103), so every conv takes it.
+CHANNELS_LAST = True
 
 
 def _channels_last(cols) -> bool:
@@ -232,12 +233,12 @@ def _channels_last(cols) -> bool:
 
 
 def conv_patches(x, k: int, stride: int, padding: int, groups: int, oh: int, ow: int, out=None):
-    """Conv2D's patch matrix for x (N, C, H, W): channels last, (N, OH, OW, G, k, k, C/G),
-    where C/G >= CHANNELS_LAST_MIN, else im2col's as (G, C/G*k*k, N*OH*OW). ``out``: a
-    contiguous buffer of the same size and dtype to write into (else a new array)."""
+    """Conv2D's patch matrix for x (N, C, H, W): channels last, (N, OH, OW, G, k, k, C/G)
+    (or, with CHANNELS_LAST off, im2col's as (G, C/G*k*k, N*OH*OW)). ``out``: a contiguous
+    buffer of the same size and dtype to write into (else a new array)."""
     n, c, h, w = x.shape
     x = np.ascontiguousarray(x)
-    if c // groups < CHANNELS_LAST_MIN:
+    if not CHANNELS_LAST:
         cols = im2col(x, k, stride, padding, oh, ow, reuse(out, (c, k, k, n, oh, ow), x.dtype))
         return cols.reshape(groups, c // groups * k * k, n * oh * ow)
     cg = c // groups

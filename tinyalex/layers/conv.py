@@ -33,10 +33,10 @@ Versions (docs/style.md §2):
   ``TINYALEX_KERNELS=0``): ``kern.conv_patches`` writes the patch matrix, ``kern.conv_y``
   takes the forward product and adds b while writing NCHW, ``kern.conv_dW`` and
   ``kern.conv_dx`` take (2) and (3)-(4); numba (CPU) or CUDA (CuPy) kernels do the copies
-  and reshuffles. On the CPU the patch matrix is channels last where a group has enough
-  channels (the same numbers, one patch per row), each GEMM is split over threads, and a
-  stride-1 dx is taken in its flipped-kernel form (``layer.dx_by_convolution = False``
-  turns that off); the choices are made in tinyalex/kernels/cpu.py.
+  and reshuffles. On the CPU the patch matrix is channels last (the same numbers, one
+  patch per row), each GEMM is split over threads, and a stride-1 dx is taken in its
+  flipped-kernel form (``layer.dx_by_convolution = False`` turns that off); the choices
+  are made in tinyalex/kernels/cpu.py.
 
 Memory: the forward's ``cols`` is the largest array a convolution makes (alexnet's conv2 at
 batch 128: 2400 x 93,312 floats, 896 MB), and backward's step (2) needs it again. On the
@@ -207,7 +207,7 @@ class Conv2D(Layer):
             y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
         else:
             # The same patch matrix, in the layout the kernels pick (kernels/cpu.py: channels
-            # last where a group has enough channels), written into last step's buffer (only
+            # last, one patch per row), written into last step's buffer (only
             # this layer's cache holds it, and this call replaces the cache) when it is kept,
             # else into the workspace all layers share (backward computes it again).
             out = last if keep else kernels.workspace(x, (c, k, k, n, oh, ow))
