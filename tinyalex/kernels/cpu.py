@@ -385,8 +385,13 @@ def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None, 
     Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
     step = max(1, n * c // o) if o > c else n  # images per chunk
     size = o * k * k * step * h * w
-    if spent is not None and spent.size >= size and spent.dtype == dy.dtype:
-        buf = spent.reshape(-1)  # contiguous (conv_patches made it): a view
+    if (
+        spent is not None
+        and spent.size >= size
+        and spent.dtype == dy.dtype
+        and spent.flags.c_contiguous
+    ):
+        buf = spent.reshape(-1)  # a view
     else:
         buffers = {} if buffers is None else buffers
         buf = buffers.get("dy_cols")
