@@ -207,9 +207,9 @@ class Conv2D(Layer):
             y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
         else:
             # The same patch matrix, in the layout the kernels pick (kernels/cpu.py: channels
-            # last, one patch per row), written into last step's buffer (only
-            # this layer's cache holds it, and this call replaces the cache) when it is kept,
-            # else into the workspace all layers share (backward computes it again).
+            # last, one patch per row), written into last step's buffer (only this layer's
+            # cache holds it, and this call replaces the cache) when it is kept, else into
+            # the workspace all layers share (backward computes it again).
             out = last if keep else kernels.workspace(x, (c, k, k, n, oh, ow))
             cols = kern.conv_patches(x, k, s, p, g, oh, ow, out=out)
             if keep:
