@@ -120,6 +120,19 @@ def test_conv_fast_equals_plain_and_reference(xp, layout, rng, c, o, k, s, p, g,
     close(grads["b"], rdb)
 
 
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
+def test_conv_on_an_empty_batch(xp, layout, rng, c, o, k, s, p, g, h, w):
+    """A batch of no images: the fast path gives what the plain path gives (empty outputs,
+    zero gradients), in each layout."""
+    layer = Conv2D(c, o, k, stride=s, padding=p, groups=g, dtype=np.float64, rng=rng)
+    layer.to(backend_of(xp))
+    x = xp.zeros((0, c, h, w))
+    dy = xp.zeros(layer.output_shape(x.shape))
+    y, dx, grads = same_both_ways(layer, x, dy)
+    assert y.shape == dy.shape and dx.shape == x.shape
+    close(grads["W"], np.zeros(layer.weight_shape), 0)
+
+
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", [case for case in CONV_CASES if case[3] == 1])
 def test_conv_dx_by_convolution_equals_col2im(layout, rng, c, o, k, s, p, g, h, w):
     """Stride 1 on the CPU: dx as a convolution of dy (the default) and by W^T dy + col2im."""

@@ -97,6 +97,8 @@ def im2col(x, k: int, stride: int, padding: int, oh: int, ow: int, out=None):
 
 def _threads(tasks) -> None:
     """Run callables that release the GIL, the first here and the rest on the pool."""
+    if not tasks:
+        return
     if len(tasks) == 1:
         tasks[0]()
         return
@@ -264,7 +266,7 @@ def conv_patches(x, k: int, stride: int, padding: int, groups: int, oh: int, ow:
         return run
 
     parts = min(n, numba.get_num_threads()) if out.size >= SMALL_WORK * 8 else 1
-    step = -(-n // parts)
+    step = max(1, -(-n // parts))
     _threads([block(lo, min(n, lo + step)) for lo in range(0, n, step)])
     return out
 
@@ -319,7 +321,7 @@ def conv_y(Wg, b, cols, oh: int, ow: int):
     a = cols.reshape(n * oh * ow, g, ckk).transpose(1, 0, 2)  # (G, N*OH*OW, k*k*C/G), a view
     rows = gemm.matmul_rows(a, _weights_channels_last(Wg, k))  # (G, N*OH*OW, O/G)
     y = np.empty((n, o, oh, ow), dtype=rows.dtype)
-    _launch(_rows_to_nchw, y.size, rows, b.astype(rows.dtype, copy=False), y.reshape(n, o, -1))
+    _launch(_rows_to_nchw, y.size, rows, b.astype(rows.dtype, copy=False), y.reshape(n, o, oh * ow))
     return y
 
 
@@ -379,11 +381,13 @@ def conv_dx_by_convolution(dy, Wg, x_shape, k: int, padding: int, buffers=None, 
     next step.
     """
     n, c, h, w = x_shape
+    if n == 0:
+        return np.zeros(x_shape, dtype=dy.dtype)
     g = Wg.shape[0]
     o = dy.shape[1]
     Wf = Wg.reshape(g, o // g, c // g, k, k)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
     Wf = np.ascontiguousarray(Wf).reshape(g, c // g, o // g * k * k)
-    step = max(1, n * c // o) if o > c else n  # images per chunk
+    step = max(1, n * c // o if o > c else n)  # images per chunk
     size = o * k * k * step * h * w
     if (
         spent is not None
