@@ -118,30 +118,32 @@ def _parts(flops: float) -> int:
     return max(t, min(most, int(flops // MIN_FLOPS))) if MIN_FLOPS > 0 else most
 
 
-def _single(a, b):
+def _single(a, b, out=None):
     """A product too small to split: one BLAS call, on this thread alone. Left to
     OpenBLAS's own threads it can wait milliseconds for a worker to wake on a busy machine
     (measured: cifar's fc4, 19 MFLOP, 20-30 ms)."""
     api = _blas_thread_api()
     if api is None:
-        return np.matmul(a, b)
+        return np.matmul(a, b, out=out)
     with _lock:
         before = api[0]()
         api[1](1)
         try:
-            return np.matmul(a, b)
+            return np.matmul(a, b, out=out)
         finally:
             api[1](before)
 
 
-def matmul_cols(a, b):
-    """a (G, M, K) @ b (G, K, N) -> (G, M, N), the N columns split over threads."""
+def matmul_cols(a, b, out=None):
+    """a (G, M, K) @ b (G, K, N) -> (G, M, N), the N columns split over threads; into
+    ``out`` (G, M, N) when given."""
     g, m, k = a.shape
     n = b.shape[2]
     parts = _parts(2.0 * g * m * k * n)
     if parts == 1 or n < parts:
-        return _single(a, b)
-    out = np.empty((g, m, n), dtype=np.result_type(a, b))
+        return _single(a, b, out)
+    if out is None:
+        out = np.empty((g, m, n), dtype=np.result_type(a, b))
 
     def piece(lo, hi):
         return lambda: np.matmul(a, b[:, :, lo:hi], out=out[:, :, lo:hi])
