@@ -294,6 +294,20 @@ def test_cpu_patch_matrix_is_channels_last_by_default(monkeypatch, rng, c, g):
         close(layer.backward(dy), ref.conv_backward(dy, x, layer.params["W"], 1, 1, g)[0])
 
 
+def test_reuse_takes_only_a_buffer_that_fits(xp):
+    """kernels.reuse: a contiguous array of the same size and dtype comes back as a view of
+    the asked shape; any other buffer gives None (the caller allocates)."""
+    buf = xp.zeros(24)
+    view = kernels.reuse(buf, (2, 3, 4), buf.dtype, xp)
+    assert view.shape == (2, 3, 4) and xp.shares_memory(view, buf)
+    assert kernels.reuse(buf, (5, 5), buf.dtype, xp) is None  # another size
+    assert kernels.reuse(buf, (24,), np.float32, xp) is None  # another dtype
+    assert kernels.reuse(buf[::2], (12,), buf.dtype, xp) is None  # not contiguous
+    assert kernels.reuse(None, (24,), buf.dtype, xp) is None
+    if xp is not np:
+        assert kernels.reuse(np.zeros(24), (24,), np.float64, xp) is None  # host memory
+
+
 def conv_pair(xp, keep_cols):
     """Two convs of different sizes (the second's patch matrix the larger), float64."""
     layers = [

@@ -107,6 +107,20 @@ def cuda_kernels():
     return module
 
 
+def reuse(out, shape, dtype, xp=np):
+    """``out`` as an array of ``shape``, if it is a contiguous ``xp`` array of that size and
+    dtype (a view of it: nothing is copied); else None. How the kernels write into a
+    caller's buffer (a kept patch matrix, the shared workspace, a spent array)."""
+    if (
+        isinstance(out, xp.ndarray)
+        and out.dtype == dtype
+        and out.size == math.prod(int(d) for d in shape)
+        and out.flags.c_contiguous
+    ):
+        return out.reshape(shape)
+    return None
+
+
 # --------------------------------------------------------------------------- shared workspace
 _WORKSPACES: dict = {}  # (module name, device id, dtype) -> flat array
 

@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402  (after the environment above)
 import numpy as np  # noqa: E402
 
-from . import gemm  # noqa: E402
+from . import gemm, reuse  # noqa: E402
 
 _pjit = numba.njit(cache=True, nogil=True, parallel=True)
 
@@ -269,19 +269,6 @@ def conv_patches(x, k: int, stride: int, padding: int, groups: int, oh: int, ow:
     step = max(1, -(-n // parts))
     _threads([block(lo, min(n, lo + step)) for lo in range(0, n, step)])
     return out
-
-
-def reuse(out, shape, dtype):
-    """``out`` as an array of ``shape``, if it is a contiguous NumPy buffer of that size and
-    dtype (a view of it: nothing is copied); else None."""
-    if (
-        isinstance(out, np.ndarray)
-        and out.dtype == dtype
-        and out.size == math.prod(shape)
-        and out.flags.c_contiguous
-    ):
-        return out.reshape(shape)
-    return None
 
 
 def _weights_channels_last(Wg, k: int):

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from ..backend import cupy, tf32_enabled
+from . import reuse
 
 OP_N, OP_T = 0, 1  # cublasOperation_t
 CUDA_R_32F, CUDA_R_64F = 0, 1  # cudaDataType_t
@@ -113,9 +114,8 @@ def gemm(a, b, out=None):
     if b.ndim == 3 and b.shape[0] == 1:
         b = b[0]
     shape = (m, n) if two_d else (g, m, n)
-    if out is not None and out.size == m * n * g and out.dtype == dtype and out.flags.c_contiguous:
-        c = out.reshape(shape)
-    else:
+    c = reuse(out, shape, dtype, cupy)
+    if c is None:
         c = cupy.empty(shape, dtype=dtype)
     if c.size == 0 or k == 0:
         return c.fill(0) or c

@@ -36,7 +36,7 @@ import functools
 import numpy as np
 
 from ..backend import cupy, cupy_available
-from . import cublas
+from . import cublas, reuse
 
 SOURCE = r"""
 // tinyalex CUDA kernels. T: float or double. I: the index type, int or long long.
@@ -460,16 +460,7 @@ def conv_patches(x, k: int, stride: int, padding: int, groups: int, oh: int, ow:
     layout the equations read (the GPU has no channels-last variant). ``out``: a contiguous
     buffer of the same size and dtype to write into (else a new array)."""
     n, c = x.shape[:2]
-    shape = (c, k, k, n, oh, ow)
-    if not (
-        isinstance(out, cupy.ndarray)
-        and out.dtype == x.dtype
-        and out.size == c * k * k * n * oh * ow
-        and out.flags.c_contiguous
-    ):
-        out = None
-    else:
-        out = out.reshape(shape)
+    out = reuse(out, (c, k, k, n, oh, ow), x.dtype, cupy)
     cols = im2col(cupy.ascontiguousarray(x), k, stride, padding, oh, ow, out)
     return cols.reshape(groups, c // groups * k * k, n * oh * ow)
 
