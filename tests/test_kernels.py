@@ -486,13 +486,16 @@ def test_float32_fast_paths_agree_with_plain(xp, rng, layer, shape):
     assert dx.dtype == np.float32
 
 
-def test_gradcheck_through_every_fast_path(xp, rng):
-    """Float64 central differences through the kernels (conv groups 2, LRN alpha ~1, pool)."""
+def test_gradcheck_through_every_fast_path(xp, layout, rng):
+    """Float64 central differences through the kernels (conv groups 2, LRN alpha ~1, pool),
+    in each of the CPU's patch-matrix layouts; conv's dx both by col2im (O > C, or stride 2)
+    and by convolution (stride 1, O <= C)."""
     model = Sequential(
         Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
         ReLU(),
         LRN(5, alpha=0.8, k=1.0),
         MaxPool2D(3, 2, 1),
+        Conv2D(6, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
         Conv2D(6, 3, 3, stride=2, groups=3, dtype=np.float64, rng=rng),
     ).to(backend_of(xp))
     for layer in model.layers:
