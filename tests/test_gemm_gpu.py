@@ -9,37 +9,12 @@ TF32's rounding (not more) with TF32 on, and a training step with TF32 differs f
 by no more than TF32 explains.
 """
 
-import ctypes
-
 import numpy as np
 import pytest
+from cuda_host import emulate_gemm
 
 from tinyalex import backend
 from tinyalex.kernels import cublas
-
-
-def _column_major(ptr: int, rows: int, cols: int, ld: int, dtype):
-    """The (rows x cols) column-major matrix with leading dimension ld at address ptr."""
-    item = np.dtype(dtype).itemsize
-    count = (cols - 1) * ld + rows
-    ctype = {8: ctypes.c_double, 4: ctypes.c_float}[item]
-    flat = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(count,))
-    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (item, ld * item))
-
-
-def _emulate(args: dict, dtype) -> None:
-    """C_i = op(A_i) op(B_i) for every batch entry i, as cuBLAS computes it (column-major)."""
-    item = np.dtype(dtype).itemsize
-    m, n, k = args["m"], args["n"], args["k"]
-    for i in range(args["batch"]):
-        a_shape = (m, k) if args["transa"] == cublas.OP_N else (k, m)
-        b_shape = (k, n) if args["transb"] == cublas.OP_N else (n, k)
-        A = _column_major(args["A"] + i * args["strideA"] * item, *a_shape, args["lda"], dtype)
-        B = _column_major(args["B"] + i * args["strideB"] * item, *b_shape, args["ldb"], dtype)
-        opA = A if args["transa"] == cublas.OP_N else A.T
-        opB = B if args["transb"] == cublas.OP_N else B.T
-        C = _column_major(args["C"] + i * args["strideC"] * item, m, n, args["ldc"], dtype)
-        C[...] = opA @ opB
 
 
 def _ints(rng, shape, xp=np, dtype=np.float64):
@@ -76,7 +51,7 @@ def test_plan_computes_a_times_b_with_no_copy(case):
     c = np.full(shape, np.nan)
     args = cublas.plan(a, b, c)
     assert args is not None, f"{name}: would be copied"
-    _emulate(args, np.float64)
+    emulate_gemm(args, np.float64)
     np.testing.assert_array_equal(c, a @ b, err_msg=name)
 
 

@@ -1,0 +1,294 @@
+"""The CUDA kernels, run on the CPU thread by thread (tests/cuda_host.py), equal the plain path.
+
+CI has no GPU, so without this the CUDA source is only compiled (to PTX), never run. Here the
+same source, compiled for the host, runs under tinyalex's own GPU wrappers (kernels/cuda.py,
+kernels/cublas.py, augment/device.py) with NumPy standing in for CuPy: the layers' fast paths
+take the CUDA kernels, and each layer is held to its plain path as test_kernels.py holds the
+numba kernels, in float64 to 1e-10, with a float64 gradient check through all of them.
+
+Each case runs twice: with the wrappers' own launch sizes (one pass, 32-bit indices), and with
+blocks of 32 threads, at most 2 blocks and the 64-bit index type, so every grid-stride loop
+goes round more than once and the ``long long`` instantiations run too.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+from cuda_host import clear_caches, compiler_reason, host_cupy
+from test_kernels import CONV_CASES, LRN_CASES, POOL_CASES, close, same_both_ways
+
+from tinyalex import kernels
+from tinyalex.augment import device
+from tinyalex.gradcheck import gradcheck_report
+from tinyalex.kernels import cublas, cuda
+from tinyalex.layers import LRN, Conv2D, Linear, MaxPool2D, ReLU, Sequential, im2col, loss
+from tinyalex.layers.loss import SoftmaxCrossEntropy
+
+pytestmark = pytest.mark.skipif(compiler_reason() is not None, reason=str(compiler_reason()))
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cuda_host")
+
+
+@pytest.fixture(params=["one pass", "grid-stride, 64-bit index"])
+def gpu(request, monkeypatch, cache):
+    """NumPy arrays take the CUDA kernels (compiled for the host) in every layer."""
+    fake = host_cupy(monkeypatch, cache)
+    if request.param != "one pass":
+        for module in (cuda, device):
+            monkeypatch.setattr(module, "BLOCK", 32)
+            monkeypatch.setattr(module, "INT_LIMIT", 64)
+        monkeypatch.setattr(cuda, "MAX_BLOCKS", 2)
+
+    def for_array(x, fast=None):
+        return None if fast is False or x.dtype not in (np.float32, np.float64) else cuda
+
+    monkeypatch.setattr(kernels, "for_array", for_array)
+    monkeypatch.setattr(loss, "is_cupy_array", lambda a: True)
+    kernels.clear_workspaces()
+    cublas.FALLBACKS.clear()
+    yield fake
+    assert not cublas.FALLBACKS, cublas.FALLBACKS  # every product went through plan()
+    kernels.clear_workspaces()
+    clear_caches()
+
+
+def launched(fake, expression):
+    """(blocks, threads) of every launch of one kernel so far."""
+    return [
+        launch
+        for module in fake.modules
+        for name, fn in module._functions.items()
+        if name == expression
+        for launch in fn.launches
+    ]
+
+
+@pytest.mark.parametrize("keep_cols", [True, False], ids=["keep-cols", "recompute-cols"])
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES)
+def test_conv_on_cuda_kernels_equals_plain(gpu, rng, c, o, k, s, p, g, h, w, keep_cols):
+    """im2col, the batched GEMMs as cuBLAS computes them, bias_to_nchw, nchw_to_rows and
+    col2im (dcols written over the spent patch matrix), through Conv2D's fast path."""
+    layer = Conv2D(c, o, k, s, p, groups=g, dtype=np.float64, rng=rng)
+    layer.keep_cols = keep_cols
+    x = rng.standard_normal((2, c, h, w))
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    for _ in range(2):  # the second step reuses the kept buffer or the shared workspace
+        same_both_ways(layer, x, dy)
+    assert launched(gpu, "col2im<double, int>") or launched(gpu, "col2im<double, long long>")
+
+
+def test_grid_stride_mode_loops_and_takes_64_bit_indices(monkeypatch, cache, rng):
+    """The second launch mode does what the module doc says it does."""
+    fake = host_cupy(monkeypatch, cache)
+    monkeypatch.setattr(cuda, "BLOCK", 32)
+    monkeypatch.setattr(cuda, "INT_LIMIT", 64)
+    monkeypatch.setattr(cuda, "MAX_BLOCKS", 2)
+    x = rng.standard_normal((2, 3, 10, 10))
+    y = cuda.relu_forward(x)
+    close(y, np.maximum(x, 0), 0)
+    assert launched(fake, "relu_forward<double, long long>") == [(2, 32)]  # 600 > 2 * 32
+    clear_caches()
+
+
+@pytest.mark.parametrize("z,s,p,h,w", POOL_CASES)
+def test_maxpool_on_cuda_kernels_equals_plain(gpu, rng, z, s, p, h, w):
+    layer = MaxPool2D(z, s, p)
+    x = rng.standard_normal((2, 3, h, w))
+    x[0, 0] = np.round(x[0, 0])  # ties: the first maximum takes the gradient on both paths
+    x[1, 1] = 1.0
+    same_both_ways(layer, x, rng.standard_normal(layer.output_shape(x.shape)), tol=1e-12)
+
+
+@pytest.mark.parametrize("size,alpha,beta,k,c,divided", LRN_CASES)
+def test_lrn_on_cuda_kernels_equals_plain(gpu, rng, size, alpha, beta, k, c, divided):
+    layer = LRN(size, alpha, beta, k, alpha_divided_by_size=divided)
+    x = rng.standard_normal((2, c, 3, 5)) * 2
+    same_both_ways(layer, x, rng.standard_normal(x.shape))
+
+
+def test_relu_and_linear_on_cuda_kernels_equal_plain(gpu, rng):
+    x = rng.standard_normal((3, 4, 5, 6))
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    fy, _, _ = same_both_ways(ReLU(), x, rng.standard_normal(x.shape), tol=0)
+    assert np.isnan(fy[0, 0, 0, 2])  # NaN passes through, as np.maximum
+    layer = Linear(40, 33, dtype=np.float64, rng=rng)
+    same_both_ways(layer, rng.standard_normal((7, 40)), rng.standard_normal((7, 33)))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_float32_and_float64_instantiations(gpu, rng, dtype, tol):
+    model = Sequential(
+        Conv2D(4, 6, 3, 1, 1, groups=2, dtype=dtype, rng=rng), LRN(), MaxPool2D(3, 2), ReLU()
+    )
+    x = (rng.standard_normal((2, 4, 9, 9)) * 3).astype(dtype)
+    y = model.forward(x)
+    assert y.dtype == dtype
+    for layer in model.layers:
+        layer.fast = False
+    close(y, model.forward(x), tol)
+
+
+def test_gradcheck_through_every_cuda_kernel(gpu, rng):
+    """Float64 central differences through conv (groups 2, stride 1 and 2), ReLU, LRN with
+    alpha near 1, and an overlapping, padded max-pool, every one on its CUDA kernel."""
+    model = Sequential(
+        Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
+        ReLU(),
+        LRN(5, alpha=0.8, k=1.0),
+        MaxPool2D(3, 2, 1),
+        Conv2D(6, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
+        Conv2D(6, 3, 3, stride=2, groups=3, dtype=np.float64, rng=rng),
+    )
+    for layer in model.layers:
+        layer.fast = True
+    report = gradcheck_report(model, rng.standard_normal((2, 4, 8, 7)))
+    assert max(report.values()) < 1e-6, report
+    assert launched(gpu, "lrn_backward<double, int>") or launched(
+        gpu, "lrn_backward<double, long long>"
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_xent_on_cuda_kernels_equals_plain(gpu, rng, dtype):
+    logits = (rng.standard_normal((9, 10)) * 20).astype(dtype)  # large: the max matters
+    labels = rng.integers(0, 10, 9)
+    fast = SoftmaxCrossEntropy()
+    loss_value, dz = fast(logits, labels), fast.backward()
+    loss.is_cupy_array = lambda a: False  # undone by the fixture's monkeypatch
+    plain = SoftmaxCrossEntropy()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    close(loss_value, plain(logits, labels), tol)
+    close(dz, plain.backward(), tol)
+    assert dz.dtype == dtype
+
+
+def test_softmax_xent_kernel_marks_a_bad_label_with_nan(gpu, rng):
+    logits = rng.standard_normal((3, 4))
+    rows_loss, _ = cuda.softmax_xent(logits, np.array([0, 4, 1]))
+    assert np.isnan(rows_loss)
+    assert np.isfinite(cuda.softmax_xent(logits, np.array([0, 3, 1]))[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_kernel_equals_plain_update(gpu, rng, dtype):
+    """v <- m v - wd lr w - lr g; w <- w + v, in place; equal to the plain order up to the
+    fused multiply-adds the GPU compiler may form (one rounding each)."""
+    w, v, g = (rng.standard_normal(1000).astype(dtype) for _ in range(3))
+    want_v = dtype(0.9) * v - dtype(5e-6) * w - dtype(0.01) * g
+    want_w = w + want_v
+    cuda.sgd_update(w, v, g, 0.9, 5e-6, 0.01)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    close(v, want_v, tol)
+    close(w, want_w, tol)
+
+
+@pytest.mark.parametrize("mean", [None, "channel", "pixel"])
+@pytest.mark.parametrize("std,shift", [(False, False), (True, True)])
+def test_crop_kernel_equals_numpy_twin_bit_for_bit(gpu, rng, mean, std, shift):
+    """augment/device.py's fused crop/flip/mean/PCA pass, random views and the ten crops."""
+    images = rng.integers(0, 256, (5, 3, 12, 11), dtype=np.uint8)
+    mean = {
+        None: None,
+        "channel": rng.uniform(50, 200, 3).astype(np.float32),
+        "pixel": rng.uniform(50, 200, (3, 12, 11)).astype(np.float32),
+    }[mean]
+    std = rng.uniform(20, 80, 3).astype(np.float32) if std else None
+    crop = device.FusedCrop(8, device.RandomCrop(8), mean=mean, std=std)
+    src = np.array([4, 0, 0, 2, 3, 1, 4])
+    views = device.Views(
+        src,
+        rng.integers(0, 12 - 8 + 1, len(src)),
+        rng.integers(0, 11 - 8 + 1, len(src)),
+        rng.random(len(src)) < 0.5,
+        rng.standard_normal((len(src), 3)).astype(np.float32) * 10 if shift else None,
+    )
+    for v in (views, crop.ten_crop(np.array([1, 3]), 12, 11)):
+        got = device._crop_views_cuda(images, v, 8, mean, std)
+        want = device.crop_views_reference(images, v, 8, mean, std)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------------ the harness can fail
+def test_a_wrong_index_in_a_kernel_is_caught(monkeypatch, cache, rng):
+    """im2col reading one row too low gives other numbers than the plain path."""
+    wrong = cuda.SOURCE.replace("const int r = s * p + i - pad;", "const int r = s * p + i;")
+    assert wrong != cuda.SOURCE
+    monkeypatch.setattr(cuda, "SOURCE", wrong)
+    host_cupy(monkeypatch, cache)
+    x = rng.standard_normal((1, 2, 5, 5))
+    with pytest.raises(AssertionError):
+        close(cuda.im2col(x, 3, 1, 1, 5, 5), im2col(x, 3, 1, 1, fast=False))
+    clear_caches()
+
+
+def test_arguments_are_checked_against_the_kernel_signature(monkeypatch, cache, rng):
+    """What the GPU would take silently: a scalar of the wrong width, an array of the
+    wrong dtype or layout, a missing argument."""
+    host_cupy(monkeypatch, cache)
+    fn = cuda.function("relu_forward", "float64", "int", 0)
+    x, y = rng.standard_normal(10), np.empty(10)
+    fn((1,), (32,), (x, y, np.int32(10)))
+    close(y, np.maximum(x, 0), 0)
+    bad = [
+        (x, y, np.int64(10)),  # long long where the kernel takes int
+        (x, y, 10),  # a Python int: its width is CuPy's guess
+        (x.astype(np.float32), y, np.int32(10)),
+        (rng.standard_normal((10, 2))[:, 0], y, np.int32(10)),  # strided
+        (x, y),
+    ]
+    for args in bad:
+        with pytest.raises(TypeError):
+            fn((1,), (32,), args)
+    clear_caches()
+
+
+@pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES[:4])
+def test_conv_on_an_empty_batch_on_cuda_kernels(gpu, rng, c, o, k, s, p, g, h, w):
+    layer = Conv2D(c, o, k, s, p, groups=g, dtype=np.float64, rng=rng)
+    x = np.zeros((0, c, h, w))
+    y, dx, grads = same_both_ways(layer, x, np.zeros(layer.output_shape(x.shape)))
+    assert y.shape[0] == 0 and dx.shape == x.shape
+    close(grads["W"], np.zeros(layer.weight_shape), 0)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "cifar"])
+def test_training_steps_on_cuda_kernels_equal_plain_steps(gpu, rng, name):
+    """Three SGD steps of AlexNet (a quarter of its widths, 67 px: conv1 11x11 stride 4,
+    groups 2, every LRN and pool) and of the CIFAR net, float64, dropout off: every layer,
+    the loss and the update on the CUDA kernels against the same net on the plain path."""
+    from tinyalex.models import alexnet, cifar_alexnet
+    from tinyalex.optim import SGD
+    from tinyalex.step import train_step
+
+    def build():
+        if name == "alexnet":
+            return alexnet(10, input_size=67, width=0.25, dropout=0.0, dtype=np.float64)
+        return cifar_alexnet(10, dtype=np.float64)
+
+    size = 67 if name == "alexnet" else 24
+    x = rng.standard_normal((4, 3, size, size))
+    y = rng.integers(0, 10, 4)
+    runs = []
+    for fast in (True, False):
+        model = build()
+        for layer in model.layers:
+            layer.fast = fast
+        opt = SGD(model, lr=0.01, momentum=0.9, weight_decay=5e-4)
+        opt.step = functools.partial(opt.step, fast=fast)
+        loss_fn = SoftmaxCrossEntropy()
+        if not fast:
+            loss.is_cupy_array = lambda a: False  # the plain loss; the fixture undoes it
+        losses = [float(train_step(model, loss_fn, opt, x, y)[0]) for _ in range(3)]
+        runs.append((losses, model.params))
+    (fast_losses, fast_params), (plain_losses, plain_params) = runs
+    close(fast_losses, plain_losses, 1e-10)
+    for k in plain_params:
+        close(fast_params[k], plain_params[k], 1e-9)
+    assert launched(gpu, "softmax_xent_backward<double, int>") or launched(
+        gpu, "softmax_xent_backward<double, long long>"
+    )
