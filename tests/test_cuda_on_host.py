@@ -292,3 +292,17 @@ def test_training_steps_on_cuda_kernels_equal_plain_steps(gpu, rng, name):
     assert launched(gpu, "softmax_xent_backward<double, int>") or launched(
         gpu, "softmax_xent_backward<double, long long>"
     )
+
+
+def test_host_module_as_its_docstring_uses_it(rng):
+    """tinyalex/kernels/host.py's example, with its default cache folder."""
+    from tinyalex.kernels import host
+
+    module = host.HostModule(cuda.SOURCE, cuda.instantiations())
+    relu = module.get_function("relu_forward<float, int>")
+    x = rng.standard_normal(1000).astype(np.float32)
+    y = np.full_like(x, np.nan)
+    relu((4,), (256,), (x, y, np.int32(x.size)))
+    close(y, np.maximum(x, 0), 0)
+    with pytest.raises(ValueError):
+        module.get_function("relu_forward<half, int>")  # not instantiated
