@@ -1,12 +1,13 @@
 """CUDA kernels run on the CPU: every thread of a launch, one after another.
 
 Where no GPU is, the CUDA source still has to be right, and a learner still wants to see a
-kernel run. This module compiles a kernel source as C++ for the host (g++) and runs a launch ``fn((blocks,), (threads,), args)`` by calling the
-kernel body once per (block, thread), with ``blockIdx``, ``threadIdx``, ``blockDim`` and
-``gridDim`` set as the GPU would set them. That is a faithful model of tinyalex's kernels:
-each is one thread per output element with a grid-stride loop, and no thread reads what
-another writes (no shared memory, no atomics, no ``__syncthreads``). A kernel that relied on
-threads running together would need a different model; none here does.
+kernel run. This module compiles a kernel source as C++ for the host (g++) and runs a launch
+``fn((blocks,), (threads,), args)`` by calling the kernel body once per (block, thread), with
+``blockIdx``, ``threadIdx``, ``blockDim`` and ``gridDim`` set as the GPU would set them. That
+is a faithful model of tinyalex's kernels: each is one thread per output element with a
+grid-stride loop, and no thread reads what another writes (no shared memory, no atomics, no
+``__syncthreads``). A kernel that relied on threads running together would need a different
+model; none here does.
 
 What it checks, besides the kernel's arithmetic and indexing:
 
