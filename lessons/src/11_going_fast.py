@@ -252,9 +252,39 @@ print("numba twin:", inspect.getsource(kernels.numba_kernels()._sgd_update.py_fu
 # %% [markdown]
 # `GRID_STRIDE_LOOP` gives each of thousands of GPU threads one element, then the element a whole
 # grid further on: neighbouring threads touch neighbouring addresses, so the memory system serves
-# a whole group of threads with one wide read ("coalesced"). Convolution itself stays a cuBLAS
-# matrix product (`cupy.matmul`); the kernels do the memory-bound work around it. Where a GPU is
-# present, the next cell runs the CIFAR net's step on it; here it says why it cannot.
+# a whole group of threads with one wide read ("coalesced"). Convolution itself stays a matrix
+# product, one cuBLAS call per layer and step (`tinyalex/kernels/cublas.py`); the kernels do the
+# memory-bound work around it.
+#
+# No GPU? The CUDA text above still runs. `tinyalex/kernels/host.py` compiles it as C++ for the
+# CPU and calls the kernel body once for every (block, thread) of a launch, with `blockIdx` and
+# `threadIdx` set as the GPU would set them: one thread after another, slowly, but the very same
+# source. That is how the tests check every CUDA kernel on machines without a GPU
+# (`tests/test_cuda_on_host.py`). Below, the update of 1,000 weights launched as 2 blocks of 128
+# threads: 256 threads, so each one goes round the grid-stride loop four times (the last three
+# threads three times).
+
+# %%
+from tinyalex.kernels import host  # noqa: E402
+
+if host.compiler_reason() is None:
+    sgd_cuda = host.HostModule(src, cuda_kernels.instantiations()).get_function(
+        "sgd_update<float, int>"
+    )
+    w, v, g = (np.random.default_rng(i).standard_normal(1000, np.float32) for i in range(3))
+    w_numba, v_numba = w.copy(), v.copy()
+    scalars = (np.int32(w.size), np.float32(0.9), np.float32(5e-6), np.float32(0.01))
+    sgd_cuda((2,), (128,), (g, v, w, *scalars))  # grid, block, arguments: as CuPy calls it
+    kernels.numba_kernels().sgd_update(w_numba, v_numba, g, 0.9, 5e-6, 0.01)
+    print("CUDA kernel (on the CPU) vs numba, largest difference in w:", abs(w - w_numba).max())
+else:
+    print("no C++ compiler here:", host.compiler_reason())
+
+# %% [markdown]
+# A difference of 0, or of one float32 rounding: the GPU's compiler fuses `m * v - wd_lr * w` into
+# one multiply-add instruction (FMA) that rounds once instead of twice, and the CPU run copies
+# that choice where the processor has FMA. Where a GPU is present, the next cell runs the CIFAR
+# net's step on it; here it says why it cannot.
 
 # %%
 if cupy_available():

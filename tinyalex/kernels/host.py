@@ -160,7 +160,7 @@ class HostModule:
             raise ValueError("no explicit instantiations found")
         text = PRELUDE + source + instantiations
         text += "".join(_launcher(i, e, p) for i, (e, p) in enumerate(self.kernels.items()))
-        flags = ["-std=c++14", "-O1", "-shared", "-fPIC", "-fno-strict-aliasing"]
+        flags = ["-std=c++14", "-O2", "-shared", "-fPIC", "-fno-strict-aliasing"]
         flags += ["-ffp-contract=fast", "-mfma"] if fmad and _host_fma() else ["-ffp-contract=off"]
         key = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
         cache = Path(cache or Path(tempfile.gettempdir()) / "tinyalex-cuda-host")
