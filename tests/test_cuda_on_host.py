@@ -306,3 +306,26 @@ def test_host_module_as_its_docstring_uses_it(rng):
     close(y, np.maximum(x, 0), 0)
     with pytest.raises(ValueError):
         module.get_function("relu_forward<half, int>")  # not instantiated
+
+
+def test_host_build_contracts_multiply_adds_as_nvrtc_does(rng):
+    """fmad=True (NVRTC's default) fuses the SGD kernel's multiply-adds, rounding once;
+    fmad=False gives NumPy's two roundings exactly."""
+    from tinyalex.kernels import host
+
+    if not host._host_fma():
+        pytest.skip("this CPU has no FMA instruction")
+    m, wdlr, lr = np.float32(0.9), np.float32(5e-6), np.float32(0.01)
+    w0, v0, g = (rng.standard_normal(4096, np.float32) for _ in range(3))
+    want = w0 + ((m * v0 - wdlr * w0) - lr * g)
+    got = {}
+    for fmad in (True, False):
+        module = host.HostModule(cuda.SOURCE, cuda.instantiations(), fmad=fmad)
+        w, v = w0.copy(), v0.copy()
+        module.get_function("sgd_update<float, int>")(
+            (4,), (256,), (g, v, w, np.int32(w.size), m, wdlr, lr)
+        )
+        got[fmad] = w
+    np.testing.assert_array_equal(got[False], want)
+    assert not np.array_equal(got[True], want)
+    close(got[True], want, 1e-6)
