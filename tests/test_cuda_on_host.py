@@ -16,7 +16,14 @@ import functools
 import numpy as np
 import pytest
 from cuda_host import clear_caches, compiler_reason, host_cupy
-from test_kernels import CONV_CASES, LRN_CASES, POOL_CASES, close, same_both_ways
+from test_kernels import (
+    CONV_CASES,
+    LRN_CASES,
+    POOL_CASES,
+    close,
+    every_fast_path,
+    same_both_ways,
+)
 
 from tinyalex import kernels
 from tinyalex.augment import device
@@ -135,17 +142,7 @@ def test_float32_and_float64_instantiations(gpu, rng, dtype, tol):
 def test_gradcheck_through_every_cuda_kernel(gpu, rng):
     """Float64 central differences through conv (groups 2, stride 1 and 2), ReLU, LRN with
     alpha near 1, and an overlapping, padded max-pool, every one on its CUDA kernel."""
-    model = Sequential(
-        Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
-        ReLU(),
-        LRN(5, alpha=0.8, k=1.0),
-        MaxPool2D(3, 2, 1),
-        Conv2D(6, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
-        Conv2D(6, 3, 3, stride=2, groups=3, dtype=np.float64, rng=rng),
-    )
-    for layer in model.layers:
-        layer.fast = True
-    report = gradcheck_report(model, rng.standard_normal((2, 4, 8, 7)))
+    report = gradcheck_report(every_fast_path(rng), rng.standard_normal((2, 4, 8, 7)))
     assert max(report.values()) < 1e-6, report
     assert launched(gpu, "lrn_backward<double, int>") or launched(
         gpu, "lrn_backward<double, long long>"

@@ -486,10 +486,9 @@ def test_float32_fast_paths_agree_with_plain(xp, rng, layer, shape):
     assert dx.dtype == np.float32
 
 
-def test_gradcheck_through_every_fast_path(xp, layout, rng):
-    """Float64 central differences through the kernels (conv groups 2, LRN alpha ~1, pool),
-    in each of the CPU's patch-matrix layouts; conv's dx both by col2im (O > C, or stride 2)
-    and by convolution (stride 1, O <= C)."""
+def every_fast_path(rng):
+    """Conv (groups 2 and 3, stride 1 and 2, dx both ways), ReLU, LRN with alpha near 1 and an
+    overlapping padded max-pool, float64, each layer held to its fast path."""
     model = Sequential(
         Conv2D(4, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
         ReLU(),
@@ -497,9 +496,17 @@ def test_gradcheck_through_every_fast_path(xp, layout, rng):
         MaxPool2D(3, 2, 1),
         Conv2D(6, 6, 3, padding=1, groups=2, dtype=np.float64, rng=rng),
         Conv2D(6, 3, 3, stride=2, groups=3, dtype=np.float64, rng=rng),
-    ).to(backend_of(xp))
+    )
     for layer in model.layers:
         layer.fast = True
+    return model
+
+
+def test_gradcheck_through_every_fast_path(xp, layout, rng):
+    """Float64 central differences through the kernels (conv groups 2, LRN alpha ~1, pool),
+    in each of the CPU's patch-matrix layouts; conv's dx both by col2im (O > C, or stride 2)
+    and by convolution (stride 1, O <= C)."""
+    model = every_fast_path(rng).to(backend_of(xp))
     report = gradcheck_report(model, xp.asarray(rng.standard_normal((2, 4, 8, 7))))
     assert max(report.values()) < 1e-6, report
 
