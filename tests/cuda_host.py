@@ -71,6 +71,8 @@ def host_cupy(monkeypatch, cache: Path):
         ndarray=np.ndarray,
         empty=np.empty,
         empty_like=np.empty_like,
+        zeros=np.zeros,
+        einsum=np.einsum,
         asarray=np.asarray,
         ascontiguousarray=np.ascontiguousarray,
         matmul=np.matmul,

@@ -40,11 +40,13 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cuda_host")
 
 
-@pytest.fixture(params=["one pass", "grid-stride, 64-bit index"])
+@pytest.fixture(params=["one pass", "grid-stride, 64-bit index", "Winograd"])
 def gpu(request, monkeypatch, cache):
-    """NumPy arrays take the CUDA kernels (compiled for the host) in every layer."""
+    """NumPy arrays take the CUDA kernels (compiled for the host) in every layer; with
+    "Winograd", the 3x3 stride-1 convolutions take F(2x2, 3x3) (kernels/winograd.py)."""
     fake = host_cupy(monkeypatch, cache)
-    if request.param != "one pass":
+    monkeypatch.setattr(cuda, "WINOGRAD", request.param == "Winograd")
+    if request.param == "grid-stride, 64-bit index":
         for module in (cuda, device):
             monkeypatch.setattr(module, "BLOCK", 32)
             monkeypatch.setattr(module, "INT_LIMIT", 64)
@@ -63,13 +65,14 @@ def gpu(request, monkeypatch, cache):
     clear_caches()
 
 
-def launched(fake, expression):
-    """(blocks, threads) of every launch of one kernel so far."""
+def launched(fake, kernel, dtype="double"):
+    """(blocks, threads) of every launch of one kernel so far, either index type."""
+    names = {f"{kernel}<{dtype}, int>", f"{kernel}<{dtype}, long long>"}
     return [
         launch
         for module in fake.modules
         for name, fn in module._functions.items()
-        if name == expression
+        if name in names
         for launch in fn.launches
     ]
 
@@ -85,7 +88,11 @@ def test_conv_on_cuda_kernels_equals_plain(gpu, rng, c, o, k, s, p, g, h, w, kee
     dy = rng.standard_normal(layer.output_shape(x.shape))
     for _ in range(2):  # the second step reuses the kept buffer or the shared workspace
         same_both_ways(layer, x, dy)
-    assert launched(gpu, "col2im<double, int>") or launched(gpu, "col2im<double, long long>")
+    if cuda.winograd_applies(k, s, p):  # dx by F(2x2, 3x3), and y too when cols is not kept
+        assert len(launched(gpu, "winograd_output")) == 2 * (1 + (not keep_cols))
+        assert not launched(gpu, "col2im")
+    else:
+        assert len(launched(gpu, "col2im")) == 2 and not launched(gpu, "winograd_output")
 
 
 def test_grid_stride_mode_loops_and_takes_64_bit_indices(monkeypatch, cache, rng):
@@ -97,7 +104,8 @@ def test_grid_stride_mode_loops_and_takes_64_bit_indices(monkeypatch, cache, rng
     x = rng.standard_normal((2, 3, 10, 10))
     y = cuda.relu_forward(x)
     close(y, np.maximum(x, 0), 0)
-    assert launched(fake, "relu_forward<double, long long>") == [(2, 32)]  # 600 > 2 * 32
+    assert launched(fake, "relu_forward") == [(2, 32)]
+    assert list(fake.modules[0]._functions) == ["relu_forward<double, long long>"]  # 600 > 2 * 32
     clear_caches()
 
 
@@ -144,9 +152,7 @@ def test_gradcheck_through_every_cuda_kernel(gpu, rng):
     alpha near 1, and an overlapping, padded max-pool, every one on its CUDA kernel."""
     report = gradcheck_report(every_fast_path(rng), rng.standard_normal((2, 4, 8, 7)))
     assert max(report.values()) < 1e-6, report
-    assert launched(gpu, "lrn_backward<double, int>") or launched(
-        gpu, "lrn_backward<double, long long>"
-    )
+    assert launched(gpu, "lrn_backward")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -286,9 +292,7 @@ def test_training_steps_on_cuda_kernels_equal_plain_steps(gpu, rng, name):
     close(fast_losses, plain_losses, 1e-10)
     for k in plain_params:
         close(fast_params[k], plain_params[k], 1e-9)
-    assert launched(gpu, "softmax_xent_backward<double, int>") or launched(
-        gpu, "softmax_xent_backward<double, long long>"
-    )
+    assert launched(gpu, "softmax_xent_backward")
 
 
 def test_host_module_as_its_docstring_uses_it(rng):
@@ -326,3 +330,21 @@ def test_host_build_contracts_multiply_adds_as_nvrtc_does(rng):
     np.testing.assert_array_equal(got[False], want)
     assert not np.array_equal(got[True], want)
     close(got[True], want, 1e-6)
+
+
+def test_winograd_kernels_equal_the_numpy_twin(monkeypatch, cache, rng):
+    """winograd_input gives the twin's V; the whole layer its y (groups 2, a half tile)."""
+    from tinyalex.kernels import winograd
+
+    host_cupy(monkeypatch, cache)
+    x = rng.standard_normal((2, 4, 7, 6))
+    Wg, b = rng.standard_normal((2, 3, 18)), rng.standard_normal(6)
+    th, tw = winograd.tiles(7, 6)
+    v = np.full((16, 4, 2 * th * tw), np.nan)
+    args = tuple(np.int32(a) for a in (2, 4, 7, 6, 1, th, tw))
+    cuda.function("winograd_input", "float64", "int", 0)(
+        (1,), (256,), (x, v, np.int32(v[0].size), *args)
+    )
+    close(v, winograd.input_transform(x, 1, 7, 6), 1e-14)
+    close(cuda.conv_winograd(x, Wg, b, 1), winograd.conv(x, Wg, b, 1), 1e-12)
+    clear_caches()

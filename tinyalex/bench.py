@@ -59,6 +59,8 @@ def run(args) -> dict:
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     model = build(args.model).to(args.backend)
+    if args.winograd and xp is not np:
+        kernels.cuda_kernels().WINOGRAD = True  # the 3x3 stride-1 convs by F(2x2, 3x3)
     keep = {"backend": None, "yes": True, "no": False}[args.keep_cols]
     for layer in model.layers:
         if isinstance(layer, Conv2D):
@@ -109,6 +111,7 @@ def run(args) -> dict:
         "inference": args.inference,
         "tf32": args.tf32,
         "keep_cols": args.keep_cols,
+        "winograd": args.winograd,
         "kernels": kernels.enabled(),
         "threads": threads,
         "machine": machine_line(xp),
@@ -159,6 +162,12 @@ def parse_args(argv):
         help="convs keep their im2col for backward (yes) or compute it again into one shared "
         "workspace (no); default: the backend's choice (CPU yes, GPU no)",
     )
+    p.add_argument(
+        "--winograd",
+        action="store_true",
+        help="on the GPU, the 3x3 stride-1 convs (alexnet's conv3-5) and their dx by "
+        "Winograd's F(2x2, 3x3) (tinyalex/kernels/winograd.py); off by default until timed",
+    )
     args = p.parse_args(argv)
     args.argv = list(argv)
     return args
@@ -173,6 +182,8 @@ def bench(args) -> int:
     backend.get_module(args.backend)  # BackendError: one line, exit 2
     if args.tf32 and args.backend != "cupy":
         print(f"{PROG}: --tf32 only changes the cupy backend; ignored", file=sys.stderr)
+    if args.winograd and args.backend != "cupy":
+        print(f"{PROG}: --winograd only changes the cupy backend; ignored", file=sys.stderr)
         args.tf32 = False
     result = run(args)
     print(format_report(result))

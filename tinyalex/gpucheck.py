@@ -8,7 +8,8 @@ preflight (versions, NVRTC compiles, the cuBLAS GEMM in FP32 and TF32 against cu
 
 1. ``python -m tinyalex.bench --compare-torch`` at batch 128 for alexnet and the CIFAR net:
    the fp32 training step, ``--tf32``, and ``--inference``; and alexnet's fp32 step with
-   ``--keep-cols yes`` (time and peak memory against the default, which recomputes im2col);
+   ``--keep-cols yes`` (time and peak memory against the default, which recomputes im2col)
+   and with ``--winograd`` (conv3-5 by F(2x2, 3x3), off by default until this is timed);
 2. a short alexnet training run on Fashion-MNIST (``--data-dir``: the four idx.gz files) and
    a short CIFAR-net run on the synthetic set, and each one's images/s (median of the epochs
    after the first) against the fp32 bench of the same model and batch (the GPU work asks
@@ -65,6 +66,8 @@ BENCH_VARIANTS = {
     # the GPU's default leaves each conv's im2col in a shared workspace and computes it again
     # in backward; this one keeps them, so the report gives both sides of that trade
     "fp32 keep-cols": ["--keep-cols", "yes"],
+    # Winograd's F(2x2, 3x3) for alexnet's 3x3 convs, off by default until this row says
+    "fp32 winograd": ["--winograd"],
 }
 TAIL = 4000  # characters of each step's output kept in report.json
 
@@ -127,9 +130,10 @@ def plan(args, work: Path) -> list[Step]:
     models = ("alexnet", "cifar") if gpu or not args.quick else ("cifar",)
     steps = [Step("preflight", "preflight", [py, "-c", PREFLIGHT], 60)]
 
-    pairs = [(m, v) for m in models for v in BENCH_VARIANTS if v != "fp32 keep-cols"]
-    if gpu and "alexnet" in models:  # the 2.3 GB question is alexnet's on the GPU; last, as
-        pairs.append(("alexnet", "fp32 keep-cols"))  # a short budget cuts from the end
+    alexnet_only = ("fp32 keep-cols", "fp32 winograd")  # cifar has no 3x3 conv
+    pairs = [(m, v) for m in models for v in BENCH_VARIANTS if v not in alexnet_only]
+    if gpu and "alexnet" in models:  # alexnet's questions on the GPU; last, as a short
+        pairs += [("alexnet", v) for v in alexnet_only]  # budget cuts from the end
     for model, variant in pairs:
         flags = BENCH_VARIANTS[variant]
         if variant == "tf32" and not gpu:

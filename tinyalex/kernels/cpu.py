@@ -312,6 +312,12 @@ def conv_y(Wg, b, cols, oh: int, ow: int):
     return y
 
 
+def winograd_applies(k: int, stride: int, padding: int) -> bool:
+    """Never on the CPU: Winograd's F(2x2, 3x3) (kernels/winograd.py) was slower here than
+    the channels-last GEMMs. The GPU's choice is kernels/cuda.py's."""
+    return False
+
+
 def conv_dW(dyg, cols):
     """dW_g = dy_g . cols_g^T: (G, O/G, NHW) @ (G, NHW, CKK), the long sum split over threads.
     cols in either layout of :func:`conv_patches`; dW (G, O/G, C/G*k*k) in W's order."""

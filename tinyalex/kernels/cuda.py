@@ -25,8 +25,14 @@ kernel that does not compile fails CI on machines without a GPU.
 Conv's steps (``conv_patches``, ``conv_y``, ``conv_dW``, ``conv_dx``) and Linear's
 ``matmul2d`` keep their products as batched cuBLAS GEMMs, called directly (kernels/cublas.py:
 transposed operands read in place, TF32 tensor cores when ``backend.tf32_enabled()``, e.g.
-``--tf32``): there is no thread split, no channels-last patch matrix and no dx by
-convolution on the GPU.
+``--tf32``): there is no thread split and no channels-last patch matrix on the GPU.
+
+``winograd_input`` / ``winograd_output``: Winograd's F(2x2, 3x3) for the 3x3 stride-1 layers
+(kernels/winograd.py, one thread per 2x2 output tile), forward and dx, around one batched
+cuBLAS GEMM; taken only when ``WINOGRAD`` is set (``bench --winograd``) until it is timed.
+
+Without a GPU the tests run every kernel here on the CPU, one thread after another
+(kernels/host.py, tests/test_cuda_on_host.py), through these same wrappers.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import functools
 import numpy as np
 
 from ..backend import cupy, cupy_available
-from . import cublas, reuse
+from . import cublas, reuse, winograd
 
 SOURCE = r"""
 // tinyalex CUDA kernels. T: float or double. I: the index type, int or long long.
@@ -315,6 +321,76 @@ __global__ void softmax_xent_backward(const T* __restrict__ logp,
     dz[idx] = p / (T)n_;
   }
 }
+// Winograd F(2x2, 3x3), kernels/winograd.py. V[ab, c, t] = (B^T d B)[a, b] for the 4x4 patch d
+// of x[n, c] at rows 2 th - pad + i, columns 2 tw - pad + j (0 outside), t = (n TH + th) TW + tw:
+// one thread per (c, t), so idx = c T + t and V's planes ab lie total = C T apart.
+template <typename T, typename I>
+__global__ void winograd_input(const T* __restrict__ x, T* __restrict__ v, const I total,
+                               const int n_, const int c_, const int h, const int w,
+                               const int pad, const int th_, const int tw_) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int tw = (int)(t % tw_); t /= tw_;
+    const int th = (int)(t % th_); t /= th_;
+    const int n = (int)(t % n_);
+    const int c = (int)(t / n_);
+    const T* src = x + ((I)n * c_ + c) * h * w;
+    const int r0 = 2 * th - pad, c0 = 2 * tw - pad;
+    T d[4][4];
+    for (int i = 0; i < 4; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        const int r = r0 + i, q = c0 + j;
+        d[i][j] = (r >= 0 && r < h && q >= 0 && q < w) ? src[r * w + q] : T(0);
+      }
+    }
+    T s[4][4];  // B^T d
+    for (int j = 0; j < 4; ++j) {
+      s[0][j] = d[0][j] - d[2][j];
+      s[1][j] = d[1][j] + d[2][j];
+      s[2][j] = d[2][j] - d[1][j];
+      s[3][j] = d[1][j] - d[3][j];
+    }
+    T* dst = v + idx;  // (B^T d) B, row by row
+    for (int i = 0; i < 4; ++i) {
+      dst[(I)(4 * i + 0) * total] = s[i][0] - s[i][2];
+      dst[(I)(4 * i + 1) * total] = s[i][1] + s[i][2];
+      dst[(I)(4 * i + 2) * total] = s[i][2] - s[i][1];
+      dst[(I)(4 * i + 3) * total] = s[i][1] - s[i][3];
+    }
+  }
+}
+
+// y[n, o, 2 th + i, 2 tw + j] = (A^T m A)[i, j] + b[o], m[a, b] = M[ab, o, t] (M: 16, O, T):
+// one thread per (n, o, th, tw); a tile's outputs past OH or OW are not written.
+template <typename T, typename I>
+__global__ void winograd_output(const T* __restrict__ m, const T* __restrict__ b,
+                                T* __restrict__ y, const I total, const int n_, const int o_,
+                                const int oh, const int ow, const int th_, const int tw_) {
+  GRID_STRIDE_LOOP(idx, total) {
+    I t = idx;
+    const int tw = (int)(t % tw_); t /= tw_;
+    const int th = (int)(t % th_); t /= th_;
+    const int o = (int)(t % o_);
+    const int n = (int)(t / o_);
+    const I tiles = (I)n_ * th_ * tw_;
+    const I plane = (I)o_ * tiles;  // O T: from one position ab to the next
+    const T* src = m + (I)o * tiles + ((I)n * th_ + th) * tw_ + tw;
+    T s[2][4];  // A^T m
+    for (int j = 0; j < 4; ++j) {
+      const T m0 = src[j * plane], m1 = src[(4 + j) * plane];
+      const T m2 = src[(8 + j) * plane], m3 = src[(12 + j) * plane];
+      s[0][j] = m0 + m1 + m2;
+      s[1][j] = m1 - m2 - m3;
+    }
+    const T bias = b[o];
+    T* dst = y + ((I)n * o_ + o) * oh * ow;
+    const int r0 = 2 * th, c0 = 2 * tw;
+    for (int i = 0; i < 2 && r0 + i < oh; ++i) {  // (A^T m) A, row by row
+      dst[(r0 + i) * ow + c0] = s[i][0] + s[i][1] + s[i][2] + bias;
+      if (c0 + 1 < ow) dst[(r0 + i) * ow + c0 + 1] = s[i][1] - s[i][2] - s[i][3] + bias;
+    }
+  }
+}
 """
 
 KERNELS = (
@@ -331,6 +407,8 @@ KERNELS = (
     "sgd_update",
     "softmax_xent_forward",
     "softmax_xent_backward",
+    "winograd_input",
+    "winograd_output",
 )
 _CTYPES = {"float32": "float", "float64": "double"}
 _ITYPES = ("int", "long long")
@@ -360,6 +438,8 @@ def instantiations() -> str:
         "sgd_update": "const T*, T*, T*, I, T, T, T",
         "softmax_xent_forward": "const T*, const long long*, T*, T*, I, int",
         "softmax_xent_backward": "const T*, const long long*, T*, I, int, int",
+        "winograd_input": "const T*, T*, I, int, int, int, int, int, int, int",
+        "winograd_output": "const T*, const T*, T*, I, int, int, int, int, int, int",
     }
     lines = []
     for name in KERNELS:
@@ -478,14 +558,54 @@ def conv_dW(dyg, cols):
     return cublas.gemm(dyg, cols.transpose(0, 2, 1))
 
 
+# Winograd F(2x2, 3x3) for the 3x3 stride-1 layers (alexnet's conv3-5), forward and dx
+# (kernels/winograd.py): 4 products per output pixel and channel instead of 9, and a transformed
+# input 4/9 the size of the patch matrix. Off until it is timed against the GEMM path on a GPU
+# (``bench --winograd``, run by ``python -m tinyalex.gpucheck``); it has run on the CPU only,
+# through kernels/host.py, where the tests hold it to the plain path.
+WINOGRAD = False
+
+
+def winograd_applies(k: int, stride: int, padding: int) -> bool:
+    """Whether the layers take Winograd's F(2x2, 3x3) for this convolution (``WINOGRAD``)."""
+    return WINOGRAD and winograd.applies(k, stride, padding)
+
+
+def conv_winograd(x, Wg, b, padding: int):
+    """y = conv(x, W) + b for a 3x3 stride-1 layer by F(2x2, 3x3): the input transform V
+    (16, C, T) (one kernel), the (16 G) products M = U . V (one batched cuBLAS GEMM), the
+    output transform plus b written as NCHW (one kernel). Wg (G, O/G, C/G*9)."""
+    n, c, h, w = x.shape
+    groups, o = Wg.shape[0], Wg.shape[0] * Wg.shape[1]
+    oh, ow = h + 2 * padding - 2, w + 2 * padding - 2
+    th, tw = winograd.tiles(oh, ow)
+    t = n * th * tw
+    v = cupy.empty((16, c, t), dtype=x.dtype)
+    args = _i32(n, c, h, w, padding, th, tw)
+    x = cupy.ascontiguousarray(x)
+    _launch("winograd_input", x.dtype, c * t, max(x.size, v.size), (x, v), args)
+    u = winograd.filter_transform(Wg, cupy)  # (16 G, O/G, C/G): small
+    m = cublas.gemm(u, v.reshape(16 * groups, c // groups, t))  # (16 G, O/G, T)
+    y = cupy.empty((n, o, oh, ow), dtype=x.dtype)
+    b = cupy.ascontiguousarray(b, dtype=x.dtype)
+    args = _i32(n, o, oh, ow, th, tw)
+    _launch("winograd_output", x.dtype, n * o * th * tw, max(m.size, y.size), (m, b, y), args)
+    return y
+
+
 def conv_dx(dy, dyg, Wg, x_shape, k: int, stride: int, padding: int, spent=None, **_cpu):
     """dcols_g = W_g^T . dy_g (one batched GEMM), dx = col2im(dcols) (one kernel).
 
     dcols has the forward's cols shape, and cols (``spent``) is no longer needed once dW is
     queued: the product is written over it instead of into a new array of that size
     (alexnet's conv2 at batch 128: 896 MB less at the peak). The CPU's options
-    (``by_convolution``, ``buffers``) have no effect here.
+    (``by_convolution``, ``buffers``) have no effect here. Where :func:`winograd_applies`,
+    dx is instead the convolution of dy (padded by 2 - p) with the flipped, transposed
+    kernel, by :func:`conv_winograd`.
     """
+    if winograd_applies(k, stride, padding):
+        zero = cupy.zeros(x_shape[1], dtype=dy.dtype)
+        return conv_winograd(dy, winograd.dx_weights(Wg), zero, 2 - padding)
     n, c = x_shape[:2]
     oh, ow = dy.shape[2:]
     dcols = cublas.gemm(Wg.transpose(0, 2, 1), dyg, out=spent)  # (G, C/G*k*k, N*OH*OW)

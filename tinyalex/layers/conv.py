@@ -36,7 +36,10 @@ Versions (docs/style.md §2):
   and reshuffles. On the CPU the patch matrix is channels last (the same numbers, one
   patch per row), each GEMM is split over threads, and a stride-1 dx is taken in its
   flipped-kernel form (``layer.dx_by_convolution = False`` turns that off); the choices
-  are made in tinyalex/kernels/cpu.py.
+  are made in tinyalex/kernels/cpu.py. On the GPU, 3x3 stride-1 layers can take
+  Winograd's F(2x2, 3x3) instead (``kern.winograd_applies``, ``kern.conv_winograd``:
+  y from x with no patch matrix, and dx in the flipped-kernel form; tinyalex/kernels/
+  winograd.py), off until timed against the GEMMs.
 
 Memory: the forward's ``cols`` is the largest array a convolution makes (alexnet's conv2 at
 batch 128: 2400 x 93,312 floats, 896 MB), and backward's step (2) needs it again. On the
@@ -205,6 +208,12 @@ class Conv2D(Layer):
             # cols (G, C/G*k*k, N*OH*OW); y_g = W_g . cols_g + b, then (O, N, OH, OW) -> NCHW
             cols = im2col(x, k, s, p, fast=False).reshape(g, c // g * k * k, n * oh * ow)
             y = (Wg @ cols).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        elif not keep and kern.winograd_applies(k, s, p):
+            # 3x3, stride 1, where the backend takes Winograd's F(2x2, 3x3) (the GPU, when
+            # asked: kernels/winograd.py): y straight from x, no patch matrix in forward;
+            # backward makes it from x for dW, as it does whenever cols is not kept
+            cols = None
+            y = kern.conv_winograd(x, Wg, b, p)
         else:
             # The same patch matrix, in the layout the kernels pick (kernels/cpu.py: channels
             # last, one patch per row), written into last step's buffer (only this layer's
