@@ -61,3 +61,29 @@ def test_transforms_are_lavins_f2x2_3x3():
 )
 def test_applies_only_to_3x3_stride_1(k, s, p, ok):
     assert winograd.applies(k, s, p) is ok
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("c,o,g,h,w,p", CASES[:3])
+def test_cupy_winograd_conv_equals_plain(monkeypatch, dtype, tol, c, o, g, h, w, p):
+    """On a GPU, Conv2D with cuda.WINOGRAD on (y by F(2x2, 3x3) from x, dW by the GEMM, dx by
+    F(2x2, 3x3)) equals the plain path; float32 to Winograd's extra roundings."""
+    from tinyalex import backend
+    from tinyalex.kernels import cuda
+
+    if not backend.cupy_available():
+        pytest.skip(f"cupy backend: {backend.cupy_unavailable_reason()}")
+    cp = backend.cupy
+    monkeypatch.setattr(cuda, "WINOGRAD", True)
+    rng = np.random.default_rng(1)
+    layer = Conv2D(c, o, 3, 1, p, groups=g, dtype=dtype, rng=rng).to("cupy")
+    x = cp.asarray(rng.standard_normal((3, c, h, w)).astype(dtype))
+    outs = []
+    for fast in (True, False):
+        layer.fast = fast
+        y = layer.forward(x)
+        dx = layer.backward(cp.ones_like(y))
+        outs.append([cp.asnumpy(a) for a in (y, dx, layer.grads["W"])])
+    for fast_a, plain_a in zip(*outs, strict=True):
+        scale = np.abs(plain_a).max()
+        np.testing.assert_allclose(fast_a, plain_a, rtol=0, atol=tol * scale)
