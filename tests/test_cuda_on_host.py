@@ -247,6 +247,9 @@ def test_arguments_are_checked_against_the_kernel_signature(monkeypatch, cache, 
     for args in bad:
         with pytest.raises(TypeError):
             fn((1,), (32,), args)
+    for grid, block in (((1,), (2048,)), ((0,), (32,)), (1, (32,))):
+        with pytest.raises(ValueError):
+            fn(grid, block, (x, y, np.int32(10)))
     clear_caches()
 
 

@@ -14,7 +14,8 @@ What it checks, besides the kernel's arithmetic and indexing:
 - every argument against the kernel's C signature, as the GPU cannot: a pointer takes a
   C-contiguous NumPy array of the pointee's dtype, a value takes a NumPy scalar of exactly
   its type (CuPy would pass a ``float64`` scalar's 8 bytes to a ``float`` parameter);
-- the launch shape: ``(blocks,)`` and ``(threads,)`` tuples of positive ints.
+- the launch shape: ``(blocks,)`` and ``(threads,)`` tuples, at most 2**31 - 1 blocks and
+  1024 threads a block.
 
 Floating point follows NVRTC's defaults: multiply-adds contracted into FMAs (``--fmad=true``)
 where the host has FMA, IEEE division and square roots, denormals kept. ``rsqrt`` is
@@ -135,8 +136,8 @@ class HostKernel:
         return np.ctypeslib.as_ctypes_type(want)(value.item())
 
     def __call__(self, grid, block, args, **_):
-        for shape in (grid, block):
-            if not (isinstance(shape, tuple) and len(shape) == 1 and int(shape[0]) > 0):
+        for shape, most in ((grid, 2**31 - 1), (block, 1024)):  # the GPU's limits
+            if not (isinstance(shape, tuple) and len(shape) == 1 and 0 < int(shape[0]) <= most):
                 raise ValueError(f"{self.expression}: launch shape {shape!r}")
         if len(args) != len(self.params):
             raise TypeError(f"{self.expression}: {len(args)} arguments for {len(self.params)}")
