@@ -12,6 +12,7 @@ goes round more than once and the ``long long`` instantiations run too.
 """
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -351,3 +352,70 @@ def test_winograd_kernels_equal_the_numpy_twin(monkeypatch, cache, rng):
     close(v, winograd.input_transform(x, 1, 7, 6), 1e-14)
     close(cuda.conv_winograd(x, Wg, b, 1), winograd.conv(x, Wg, b, 1), 1e-12)
     clear_caches()
+
+
+def _asan_env():
+    """The environment of a process with AddressSanitizer preloaded, or skip."""
+    import os
+    import subprocess
+
+    from tinyalex.kernels import host
+
+    lib = subprocess.run(
+        ["g++", "-print-file-name=libasan.so"], capture_output=True, text=True
+    ).stdout.strip()
+    if not os.path.isabs(lib) or not os.path.exists(lib):
+        pytest.skip("AddressSanitizer's runtime (libasan) is not installed")
+    env = dict(os.environ, LD_PRELOAD=lib, ASAN_OPTIONS="detect_leaks=0")
+    env[host.SANITIZE_ENV] = "1"
+    return env
+
+
+def test_address_sanitizer_catches_a_read_past_the_end(tmp_path):
+    """Under AddressSanitizer (kernels/host.py SANITIZE_ENV), a kernel that reads one element
+    past its input stops the process; the shipped kernel does not."""
+    import subprocess
+    import sys
+
+    script = """
+import sys, numpy as np
+from tinyalex.kernels import cuda, host
+src = cuda.SOURCE
+if sys.argv[1] == "wrong":
+    src = src.replace("const T v = x[idx];", "const T v = x[idx + 1];")
+    assert src != cuda.SOURCE
+fn = host.HostModule(src, cuda.instantiations(), sys.argv[2]).get_function(
+    "relu_forward<double, int>")
+x, y = np.ones(1000), np.empty(1000)
+fn((4,), (256,), (x, y, np.int32(1000)))
+print("ran")
+"""
+    env = _asan_env()
+    for which, ok in (("shipped", True), ("wrong", False)):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, which, str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if ok:
+            assert proc.returncode == 0 and "ran" in proc.stdout, proc.stderr[-2000:]
+        else:
+            assert proc.returncode != 0 and "heap-buffer-overflow" in proc.stderr, proc.stderr
+
+
+def test_every_cuda_kernel_stays_inside_its_arrays():
+    """This file's host-run cases (one-pass launches, and Winograd's) again, every kernel
+    built with AddressSanitizer: no read or write outside the arrays it is given."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    argv += [str(Path(__file__)), "-k", "(one or winograd) and not sanitizer and not stays"]
+    proc = subprocess.run(argv, env=_asan_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    assert "AddressSanitizer" not in proc.stderr
+    passed = int(re.search(r"(\d+) passed", proc.stdout).group(1))
+    assert passed >= 100, proc.stdout[-2000:]  # the conv, pool, LRN, crop, loss, ... cases

@@ -15,7 +15,9 @@ What it checks, besides the kernel's arithmetic and indexing:
   C-contiguous NumPy array of the pointee's dtype, a value takes a NumPy scalar of exactly
   its type (CuPy would pass a ``float64`` scalar's 8 bytes to a ``float`` parameter);
 - the launch shape: ``(blocks,)`` and ``(threads,)`` tuples, at most 2**31 - 1 blocks and
-  1024 threads a block.
+  1024 threads a block;
+- with ``TINYALEX_HOST_ASAN=1`` in a process that preloads AddressSanitizer, that every read
+  and write stays inside the arrays the kernel was given (:data:`SANITIZE_ENV`).
 
 Floating point follows NVRTC's defaults: multiply-adds contracted into FMAs (``--fmad=true``)
 where the host has FMA, IEEE division and square roots, denormals kept. ``rsqrt`` is
@@ -62,6 +64,11 @@ inline double rsqrt(double v) { return 1.0 / std::sqrt(v); }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
 """
+
+# Set (to 1) in a process started with AddressSanitizer preloaded (LD_PRELOAD=$(g++
+# -print-file-name=libasan.so)): kernels are then built with -fsanitize=address, and a read or
+# write outside any NumPy array stops the process with a report (tests/test_cuda_on_host.py).
+SANITIZE_ENV = "TINYALEX_HOST_ASAN"
 
 # C type -> NumPy dtype, for pointers' pointees and for values.
 C_TYPES = {
@@ -162,6 +169,8 @@ class HostModule:
         text = PRELUDE + source + instantiations
         text += "".join(_launcher(i, e, p) for i, (e, p) in enumerate(self.kernels.items()))
         flags = ["-std=c++14", "-O2", "-shared", "-fPIC", "-fno-strict-aliasing"]
+        if os.environ.get(SANITIZE_ENV, "") not in ("", "0"):
+            flags += ["-fsanitize=address", "-fno-omit-frame-pointer"]
         flags += ["-ffp-contract=fast", "-mfma"] if fmad and _host_fma() else ["-ffp-contract=off"]
         key = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
         cache = Path(cache or Path(tempfile.gettempdir()) / "tinyalex-cuda-host")
