@@ -35,6 +35,18 @@ def test_bench_json_has_the_expected_keys(tmp_path, capsys):
     assert result["torch"] is None and result["ratio"] is None
 
 
+def test_gpu_only_flags_are_ignored_on_numpy_with_a_note(tmp_path, capsys):
+    """--tf32 and --winograd change only the cupy backend: on NumPy each says so, and the
+    JSON records what ran (both off)."""
+    out = tmp_path / "bench.json"
+    assert bench.main([*TINY, "--tf32", "--winograd", "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "--tf32 only changes the cupy backend" in err
+    assert "--winograd only changes the cupy backend" in err
+    result = json.loads(out.read_text())
+    assert result["tf32"] is False and result["winograd"] is False
+
+
 def test_bench_inference_and_plain_path(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYALEX_KERNELS", "0")
     out = tmp_path / "inf.json"

@@ -59,8 +59,8 @@ def run(args) -> dict:
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     model = build(args.model).to(args.backend)
-    if args.winograd and xp is not np:
-        kernels.cuda_kernels().WINOGRAD = True  # the 3x3 stride-1 convs by F(2x2, 3x3)
+    if args.winograd:  # the GPU's 3x3 stride-1 convs by F(2x2, 3x3) (bench: cupy only)
+        kernels.cuda_kernels().WINOGRAD = True
     keep = {"backend": None, "yes": True, "no": False}[args.keep_cols]
     for layer in model.layers:
         if isinstance(layer, Conv2D):
@@ -180,11 +180,10 @@ def bench(args) -> int:
 
         check_output_file(args.json, "--json")
     backend.get_module(args.backend)  # BackendError: one line, exit 2
-    if args.tf32 and args.backend != "cupy":
-        print(f"{PROG}: --tf32 only changes the cupy backend; ignored", file=sys.stderr)
-    if args.winograd and args.backend != "cupy":
-        print(f"{PROG}: --winograd only changes the cupy backend; ignored", file=sys.stderr)
-        args.tf32 = False
+    for flag in ("tf32", "winograd"):
+        if getattr(args, flag) and args.backend != "cupy":
+            print(f"{PROG}: --{flag} only changes the cupy backend; ignored", file=sys.stderr)
+            setattr(args, flag, False)
     result = run(args)
     print(format_report(result))
     if args.json:
