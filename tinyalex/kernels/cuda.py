@@ -576,8 +576,8 @@ def conv_winograd(x, Wg, b, padding: int):
     (16, C, T) (one kernel), the (16 G) products M = U . V (one batched cuBLAS GEMM), the
     output transform plus b written as NCHW (one kernel). Wg (G, O/G, C/G*9)."""
     n, c, h, w = x.shape
-    groups, o = Wg.shape[0], Wg.shape[0] * Wg.shape[1]
-    oh, ow = h + 2 * padding - 2, w + 2 * padding - 2
+    o = Wg.shape[0] * Wg.shape[1]
+    oh, ow = winograd.output_size(h, w, padding)
     th, tw = winograd.tiles(oh, ow)
     t = n * th * tw
     v = cupy.empty((16, c, t), dtype=x.dtype)
@@ -585,7 +585,7 @@ def conv_winograd(x, Wg, b, padding: int):
     x = cupy.ascontiguousarray(x)
     _launch("winograd_input", x.dtype, c * t, max(x.size, v.size), (x, v), args)
     u = winograd.filter_transform(Wg, cupy)  # (16 G, O/G, C/G): small
-    m = cublas.gemm(u, v.reshape(16 * groups, c // groups, t))  # (16 G, O/G, T)
+    m = winograd.products(u, v, Wg.shape[0], cublas.gemm)  # (16, O, T)
     y = cupy.empty((n, o, oh, ow), dtype=x.dtype)
     b = cupy.ascontiguousarray(b, dtype=x.dtype)
     args = _i32(n, o, oh, ow, th, tw)

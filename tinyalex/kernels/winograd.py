@@ -46,6 +46,11 @@ def applies(k: int, stride: int, padding: int) -> bool:
     return k == 3 and stride == 1 and 0 <= padding <= 2
 
 
+def output_size(h: int, w: int, padding: int) -> tuple[int, int]:
+    """(OH, OW) of a 3x3 stride-1 convolution of an h x w map padded by ``padding``."""
+    return h + 2 * padding - 2, w + 2 * padding - 2
+
+
 def tiles(oh: int, ow: int) -> tuple[int, int]:
     """(TH, TW): 2x2 output tiles down and across."""
     return (oh + 1) // 2, (ow + 1) // 2
@@ -90,19 +95,20 @@ def output_transform(m, b, n: int, oh: int, ow: int, xp=np):
     return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
 
 
-def products(u, v, groups: int, xp=np):
-    """M[ab, o, t] = U[ab, o, :] . V[ab, group(o), t]: (16 G) matrix products."""
+def products(u, v, groups: int, matmul=np.matmul):
+    """M[ab, o, t] = U[ab, o, :] . V[ab, group(o), t]: (16 G) matrix products, by ``matmul``
+    (``xp.matmul``; the GPU's batched cuBLAS GEMM). u (16 G, O/G, C/G), v (16, C, T)."""
     cg, t = v.shape[1] // groups, v.shape[2]
-    m = xp.matmul(u, v.reshape(16 * groups, cg, t))  # (16 G, O/G, T)
-    return m.reshape(16, -1, t)
+    m = matmul(u, v.reshape(16 * groups, cg, t))  # (16 G, O/G, T)
+    return m.reshape(16, groups * u.shape[1], t)
 
 
 def conv(x, Wg, b, padding: int, xp=np):
     """y = conv(x, W) + b for a 3x3 stride-1 layer, by F(2x2, 3x3). Wg (G, O/G, C/G*9)."""
     n, _, h, w = x.shape
-    oh, ow = h + 2 * padding - 2, w + 2 * padding - 2
+    oh, ow = output_size(h, w, padding)
     u = filter_transform(Wg, xp)
-    m = products(u, input_transform(x, padding, oh, ow, xp), Wg.shape[0], xp)
+    m = products(u, input_transform(x, padding, oh, ow, xp), Wg.shape[0], xp.matmul)
     return output_transform(m, b, n, oh, ow, xp)
 
 

@@ -212,7 +212,6 @@ class Conv2D(Layer):
             # 3x3, stride 1, where the backend takes Winograd's F(2x2, 3x3) (the GPU, when
             # asked: kernels/winograd.py): y straight from x, no patch matrix in forward;
             # backward makes it from x for dW, as it does whenever cols is not kept
-            cols = None
             y = kern.conv_winograd(x, Wg, b, p)
         else:
             # The same patch matrix, in the layout the kernels pick (kernels/cpu.py: channels
