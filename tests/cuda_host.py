@@ -54,10 +54,11 @@ def host_cupy(monkeypatch, cache: Path):
     from tinyalex.augment import device
     from tinyalex.kernels import cublas, cuda
 
-    sources = {cuda.SOURCE: cuda.instantiations(), device.SOURCE: device.instantiations()}
     modules = []
 
     def raw_module(code, options=(), name_expressions=()):
+        # the sources as they are now (a test may have changed one)
+        sources = {cuda.SOURCE: cuda.instantiations(), device.SOURCE: device.instantiations()}
         fmad = "--fmad=false" not in options
         module = HostModule(code, sources[code], cache, fmad=fmad)
         missing = set(name_expressions) - set(module.kernels)
@@ -80,8 +81,7 @@ def host_cupy(monkeypatch, cache: Path):
         cuda=types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=0)),
         modules=modules,
     )
-    for cached in (cuda.module, cuda.function, device._function):
-        cached.cache_clear()
+    clear_caches()
     monkeypatch.setattr(cuda, "cupy", fake)
     monkeypatch.setattr(device, "cupy", fake)
     monkeypatch.setattr(cublas, "cupy", fake)

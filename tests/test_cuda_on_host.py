@@ -41,11 +41,18 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cuda_host")
 
 
+@pytest.fixture
+def host(monkeypatch, cache):
+    """The GPU wrappers on NumPy arrays with the kernels compiled for the host; afterwards
+    the host-compiled functions are forgotten (a real GPU test later compiles its own)."""
+    yield host_cupy(monkeypatch, cache)
+    clear_caches()
+
+
 @pytest.fixture(params=["one pass", "grid-stride, 64-bit index", "Winograd"])
-def gpu(request, monkeypatch, cache):
+def gpu(request, monkeypatch, host):
     """NumPy arrays take the CUDA kernels (compiled for the host) in every layer; with
     "Winograd", the 3x3 stride-1 convolutions take F(2x2, 3x3) (kernels/winograd.py)."""
-    fake = host_cupy(monkeypatch, cache)
     monkeypatch.setattr(cuda, "WINOGRAD", request.param == "Winograd")
     if request.param == "grid-stride, 64-bit index":
         for module in (cuda, device):
@@ -60,10 +67,9 @@ def gpu(request, monkeypatch, cache):
     monkeypatch.setattr(loss, "is_cupy_array", lambda a: True)
     kernels.clear_workspaces()
     cublas.FALLBACKS.clear()
-    yield fake
+    yield host
     assert not cublas.FALLBACKS, cublas.FALLBACKS  # every product went through plan()
     kernels.clear_workspaces()
-    clear_caches()
 
 
 def launched(fake, kernel, dtype="double"):
@@ -96,18 +102,16 @@ def test_conv_on_cuda_kernels_equals_plain(gpu, rng, c, o, k, s, p, g, h, w, kee
         assert len(launched(gpu, "col2im")) == 2 and not launched(gpu, "winograd_output")
 
 
-def test_grid_stride_mode_loops_and_takes_64_bit_indices(monkeypatch, cache, rng):
+def test_grid_stride_mode_loops_and_takes_64_bit_indices(monkeypatch, host, rng):
     """The second launch mode does what the module doc says it does."""
-    fake = host_cupy(monkeypatch, cache)
     monkeypatch.setattr(cuda, "BLOCK", 32)
     monkeypatch.setattr(cuda, "INT_LIMIT", 64)
     monkeypatch.setattr(cuda, "MAX_BLOCKS", 2)
     x = rng.standard_normal((2, 3, 10, 10))
     y = cuda.relu_forward(x)
     close(y, np.maximum(x, 0), 0)
-    assert launched(fake, "relu_forward") == [(2, 32)]
-    assert list(fake.modules[0]._functions) == ["relu_forward<double, long long>"]  # 600 > 2 * 32
-    clear_caches()
+    assert launched(host, "relu_forward") == [(2, 32)]
+    assert list(host.modules[0]._functions) == ["relu_forward<double, long long>"]  # 600 > 2 * 32
 
 
 @pytest.mark.parametrize("z,s,p,h,w", POOL_CASES)
@@ -157,12 +161,12 @@ def test_gradcheck_through_every_cuda_kernel(gpu, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_xent_on_cuda_kernels_equals_plain(gpu, rng, dtype):
+def test_softmax_xent_on_cuda_kernels_equals_plain(monkeypatch, gpu, rng, dtype):
     logits = (rng.standard_normal((9, 10)) * 20).astype(dtype)  # large: the max matters
     labels = rng.integers(0, 10, 9)
     fast = SoftmaxCrossEntropy()
     loss_value, dz = fast(logits, labels), fast.backward()
-    loss.is_cupy_array = lambda a: False  # undone by the fixture's monkeypatch
+    monkeypatch.setattr(loss, "is_cupy_array", lambda a: False)  # the plain loss
     plain = SoftmaxCrossEntropy()
     tol = 1e-12 if dtype == np.float64 else 1e-5
     close(loss_value, plain(logits, labels), tol)
@@ -218,22 +222,19 @@ def test_crop_kernel_equals_numpy_twin_bit_for_bit(gpu, rng, mean, std, shift):
 
 
 # ------------------------------------------------------------------ the harness can fail
-def test_a_wrong_index_in_a_kernel_is_caught(monkeypatch, cache, rng):
+def test_a_wrong_index_in_a_kernel_is_caught(monkeypatch, host, rng):
     """im2col reading one row too low gives other numbers than the plain path."""
     wrong = cuda.SOURCE.replace("const int r = s * p + i - pad;", "const int r = s * p + i;")
     assert wrong != cuda.SOURCE
     monkeypatch.setattr(cuda, "SOURCE", wrong)
-    host_cupy(monkeypatch, cache)
     x = rng.standard_normal((1, 2, 5, 5))
     with pytest.raises(AssertionError):
         close(cuda.im2col(x, 3, 1, 1, 5, 5), im2col(x, 3, 1, 1, fast=False))
-    clear_caches()
 
 
-def test_arguments_are_checked_against_the_kernel_signature(monkeypatch, cache, rng):
+def test_arguments_are_checked_against_the_kernel_signature(host, rng):
     """What the GPU would take silently: a scalar of the wrong width, an array of the
     wrong dtype or layout, a missing argument."""
-    host_cupy(monkeypatch, cache)
     fn = cuda.function("relu_forward", "float64", "int", 0)
     x, y = rng.standard_normal(10), np.empty(10)
     fn((1,), (32,), (x, y, np.int32(10)))
@@ -251,7 +252,6 @@ def test_arguments_are_checked_against_the_kernel_signature(monkeypatch, cache, 
     for grid, block in (((1,), (2048,)), ((0,), (32,)), (1, (32,))):
         with pytest.raises(ValueError):
             fn(grid, block, (x, y, np.int32(10)))
-    clear_caches()
 
 
 @pytest.mark.parametrize("c,o,k,s,p,g,h,w", CONV_CASES[:4])
@@ -264,7 +264,7 @@ def test_conv_on_an_empty_batch_on_cuda_kernels(gpu, rng, c, o, k, s, p, g, h, w
 
 
 @pytest.mark.parametrize("name", ["alexnet", "cifar"])
-def test_training_steps_on_cuda_kernels_equal_plain_steps(gpu, rng, name):
+def test_training_steps_on_cuda_kernels_equal_plain_steps(monkeypatch, gpu, rng, name):
     """Three SGD steps of AlexNet (a quarter of its widths, 67 px: conv1 11x11 stride 4,
     groups 2, every LRN and pool) and of the CIFAR net, float64, dropout off: every layer,
     the loss and the update on the CUDA kernels against the same net on the plain path."""
@@ -289,7 +289,7 @@ def test_training_steps_on_cuda_kernels_equal_plain_steps(gpu, rng, name):
         opt.step = functools.partial(opt.step, fast=fast)
         loss_fn = SoftmaxCrossEntropy()
         if not fast:
-            loss.is_cupy_array = lambda a: False  # the plain loss; the fixture undoes it
+            monkeypatch.setattr(loss, "is_cupy_array", lambda a: False)  # the plain loss
         losses = [float(train_step(model, loss_fn, opt, x, y)[0]) for _ in range(3)]
         runs.append((losses, model.params))
     (fast_losses, fast_params), (plain_losses, plain_params) = runs
@@ -336,11 +336,10 @@ def test_host_build_contracts_multiply_adds_as_nvrtc_does(rng):
     close(got[True], want, 1e-6)
 
 
-def test_winograd_kernels_equal_the_numpy_twin(monkeypatch, cache, rng):
+def test_winograd_kernels_equal_the_numpy_twin(host, rng):
     """winograd_input gives the twin's V; the whole layer its y (groups 2, a half tile)."""
     from tinyalex.kernels import winograd
 
-    host_cupy(monkeypatch, cache)
     x = rng.standard_normal((2, 4, 7, 6))
     Wg, b = rng.standard_normal((2, 3, 18)), rng.standard_normal(6)
     th, tw = winograd.tiles(7, 6)
@@ -351,7 +350,6 @@ def test_winograd_kernels_equal_the_numpy_twin(monkeypatch, cache, rng):
     )
     close(v, winograd.input_transform(x, 1, 7, 6), 1e-14)
     close(cuda.conv_winograd(x, Wg, b, 1), winograd.conv(x, Wg, b, 1), 1e-12)
-    clear_caches()
 
 
 def _asan_env():
