@@ -38,6 +38,7 @@ layer's CUDA path runs in CI.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import re
@@ -98,6 +99,7 @@ def parse(instantiations: str) -> dict[str, list[str]]:
     return kernels
 
 
+@functools.cache
 def _host_fma() -> bool:
     try:
         return " fma " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
